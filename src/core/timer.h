@@ -1,0 +1,18 @@
+// Wall-clock timing for reports (speed itself is measured by benchmarks, not tests).
+#pragma once
+
+#include <chrono>
+
+namespace qs {
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  void reset() { start_ = std::chrono::steady_clock::now(); }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace qs

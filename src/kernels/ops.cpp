@@ -1,0 +1,93 @@
+#include "kernels/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/dtype.h"
+
+namespace qs::kernels {
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t dim, float eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    float* yr = y + r * dim;
+    double ss = 0;
+    for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float inv = 1.0f / std::sqrt(static_cast<float>(ss / dim) + eps);
+    for (int64_t i = 0; i < dim; ++i) yr[i] = xr[i] * inv * w[i];
+  }
+}
+
+void rope(float* x, int64_t n_tokens, int n_heads, int head_dim, const float* cos, const float* sin, RopeStyle style) {
+  const int half = head_dim / 2;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* c = cos + t * half;
+    const float* s = sin + t * half;
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + (t * n_heads + h) * head_dim;
+      for (int i = 0; i < half; ++i) {
+        const int i0 = style == RopeStyle::Half ? i : 2 * i;
+        const int i1 = style == RopeStyle::Half ? i + half : 2 * i + 1;
+        const float a = v[i0], b = v[i1];
+        v[i0] = a * c[i] - b * s[i];
+        v[i1] = b * c[i] + a * s[i];
+      }
+    }
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  float mx = *std::max_element(x, x + n);
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - mx));
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float log_sum_exp(const float* x, int64_t n) {
+  float mx = *std::max_element(x, x + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i] - mx));
+  return mx + static_cast<float>(std::log(sum));
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void bf16_to_f32(const uint16_t* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = qs::bf16_to_f32(in[i]);
+}
+void f32_to_bf16(const float* in, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = qs::f32_to_bf16(in[i]);
+}
+void f16_to_f32(const uint16_t* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = qs::f16_to_f32(in[i]);
+}
+
+// Until the optimized kernels land, the fast entry points run the references in parallel.
+void matmul(const MatmulArgs& a, ThreadPool& pool) {
+  pool.parallel_for(a.N, [&](int64_t n0, int64_t n1) {
+    MatmulArgs part = a;
+    part.N = n1 - n0;
+    part.w = static_cast<const char*>(a.w) + n0 * a.ldw * static_cast<int64_t>(dtype_size(a.w_dtype));
+    part.y = a.y + n0;
+    part.bias = a.bias ? a.bias + n0 : nullptr;
+    matmul_reference(part);
+  });
+}
+
+void attention(const AttentionArgs& a, ThreadPool& pool) {
+  (void)pool;
+  attention_reference(a);
+}
+
+}  // namespace qs::kernels
