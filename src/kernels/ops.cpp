@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/dtype.h"
+#include "kernels/matmul.h"
 
 namespace qs::kernels {
 
