@@ -1,5 +1,7 @@
 #include "testing/testing.h"
 
+#include "core/progress.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +13,9 @@
 #include <sstream>
 
 namespace qs::testing {
+
+// Tests run quietly; a test that checks progress output turns it back on.
+const bool kQuietProgress = (Progress::set_quiet(true), true);
 
 namespace {
 std::string env_or(const char* name, const char* fallback) {
