@@ -118,7 +118,7 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def forward(cfg, t, meta_layout, tokens):
+def forward(cfg, t, meta_layout, tokens, bf16_inputs=False):
     H = cfg["hidden_size"]
     nh = cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads", nh)
@@ -146,6 +146,8 @@ def forward(cfg, t, meta_layout, tokens):
         p = f"model.layers.{layer}."
 
         def lin(name, inp):
+            if bf16_inputs:  # qstudy's bf16 contract: matmul inputs rounded to bf16 (nearest even)
+                inp = inp.to(torch.bfloat16).to(torch.float64)
             y = inp @ t[p + name + ".weight"].T
             b = t.get(p + name + ".bias")
             return y + b if b is not None else y
@@ -170,6 +172,8 @@ def forward(cfg, t, meta_layout, tokens):
     head = t.get("lm_head.weight")
     if head is None:
         head = t["model.embed_tokens.weight"]
+    if bf16_inputs:
+        x = x.to(torch.bfloat16).to(torch.float64)
     return x @ head.T
 
 
@@ -178,6 +182,8 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--tokens-file", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--bf16-inputs", action="store_true",
+                    help="round every matmul input to bf16, as qstudy's bf16 weight path does")
     a = ap.parse_args()
     torch.set_num_threads(1)
     cfg, tensors, meta = load_llama2c(a.model) if a.model.endswith(".bin") else load_hf(a.model)
@@ -185,7 +191,7 @@ def main():
         seqs = json.load(f)
     with open(a.out, "wb") as out:
         for tokens in seqs:
-            logits = forward(cfg, tensors, meta, tokens).to(torch.float32).contiguous()
+            logits = forward(cfg, tensors, meta, tokens, a.bf16_inputs).to(torch.float32).contiguous()
             out.write(logits.numpy().tobytes())
 
 
