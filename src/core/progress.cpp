@@ -53,8 +53,12 @@ void Progress::draw(bool final) {
   const int64_t done = done_.load();
   const double t = clock_.seconds();
   const double rate = t > 0 ? done / t : 0;
+  // Byte counts read better as sizes.
+  const bool bytes = unit_ == "B";
+  auto count = [&](int64_t v) { return bytes ? format_bytes(static_cast<double>(v)) : std::to_string(v); };
   char rate_buf[64];
-  std::snprintf(rate_buf, sizeof rate_buf, rate >= 100 ? "%.0f %s/s" : "%.2f %s/s", rate, unit_.c_str());
+  if (bytes) std::snprintf(rate_buf, sizeof rate_buf, "%s/s", format_bytes(rate).c_str());
+  else std::snprintf(rate_buf, sizeof rate_buf, rate >= 100 ? "%.0f %s/s" : "%.2f %s/s", rate, unit_.c_str());
   std::string line = label_;
   if (total_ > 0) {
     double frac = std::min(1.0, static_cast<double>(done) / total_);
@@ -63,16 +67,15 @@ void Progress::draw(bool final) {
       int fill = static_cast<int>(frac * width);
       line += " [" + std::string(fill, '#') + std::string(width - fill, '.') + "]";
     }
-    char buf[128];
-    std::snprintf(buf, sizeof buf, " %lld/%lld (%3.0f%%)", static_cast<long long>(done), static_cast<long long>(total_),
-                  100 * frac);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " %s/%s (%3.0f%%)", count(done).c_str(), count(total_).c_str(), 100 * frac);
     line += buf;
     line += " ";
     line += rate_buf;
     if (final) line += ", " + format_duration(t);
     else if (rate > 0) line += ", ETA " + format_duration((total_ - done) / rate);
   } else {
-    line += " " + std::to_string(done) + " " + unit_ + ", " + rate_buf;
+    line += " " + count(done) + (bytes ? "" : " " + unit_) + ", " + rate_buf;
     if (final) line += ", " + format_duration(t);
   }
   if (tty_) std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
