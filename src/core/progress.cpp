@@ -72,11 +72,14 @@ void Progress::draw(bool final) {
     line += buf;
     line += " ";
     line += rate_buf;
-    if (final) line += ", " + format_duration(t);
-    else if (rate > 0) line += ", ETA " + format_duration((total_ - done) / rate);
+    if (final) line.append(", ").append(format_duration(t));
+    else if (rate > 0) line.append(", ETA ").append(format_duration((total_ - done) / rate));
   } else {
-    line += " " + count(done) + (bytes ? "" : " " + unit_) + ", " + rate_buf;
-    if (final) line += ", " + format_duration(t);
+    line += " ";
+    line += count(done);
+    if (!bytes) line.append(" ").append(unit_);
+    line.append(", ").append(rate_buf);
+    if (final) line.append(", ").append(format_duration(t));
   }
   if (tty_) std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
   else std::fprintf(stderr, "%s\n", line.c_str());
