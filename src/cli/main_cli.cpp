@@ -35,7 +35,7 @@ void add_help_command(CLI::App& app) {
         return;
       }
     }
-    fail("help: unknown command ", quoted(*topic), " (run 'qstudy help' for the list)");
+    fail("help: unknown command ", quote(*topic), " (run 'qstudy help' for the list)");
   });
 }
 

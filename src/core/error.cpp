@@ -2,7 +2,7 @@
 
 namespace qs {
 
-std::string quoted(std::string_view s, size_t max_len) {
+std::string quote(std::string_view s, size_t max_len) {
   std::string out = "'";
   size_t n = 0;
   for (char c : s) {

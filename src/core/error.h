@@ -35,6 +35,6 @@ void require(bool ok, Args&&... args) {
 }
 
 // Quotes a value for an error message and keeps it one line and short.
-std::string quoted(std::string_view s, size_t max_len = 80);
+std::string quote(std::string_view s, size_t max_len = 80);
 
 }  // namespace qs

@@ -21,7 +21,7 @@ Tensor make_owned_tensor(std::string name, DType dtype, std::vector<int64_t> sha
   t.nbytes = static_cast<size_t>(t.numel()) * dtype_size(dtype);
   size_t alloc = (t.nbytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, alloc == 0 ? 64 : alloc);
-  if (!p) fail("out of memory allocating ", t.nbytes, " bytes for tensor ", quoted(t.name));
+  if (!p) fail("out of memory allocating ", t.nbytes, " bytes for tensor ", quote(t.name));
   std::memset(p, 0, alloc == 0 ? 64 : alloc);
   t.owner = std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
   t.data = p;
@@ -42,7 +42,7 @@ std::vector<float> to_f32(const Tensor& t) {
       for (size_t i = 0; i < n; ++i) out[i] = f16_to_f32(t.as<uint16_t>()[i]);
       break;
     default:
-      fail("tensor ", quoted(t.name), ": dtype ", dtype_name(t.dtype), " is not a float type (expected F32, F16 or BF16)");
+      fail("tensor ", quote(t.name), ": dtype ", dtype_name(t.dtype), " is not a float type (expected F32, F16 or BF16)");
   }
   return out;
 }

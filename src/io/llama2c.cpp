@@ -30,7 +30,7 @@ class Cursor {
     t.shape = std::move(shape);
     t.nbytes = static_cast<size_t>(t.numel()) * 4;
     if (t.nbytes > size_ - pos_)
-      fail(name_, ": file ends inside tensor ", quoted(tensor_name), " (needs ", t.nbytes, " bytes at offset ", pos_,
+      fail(name_, ": file ends inside tensor ", quote(tensor_name), " (needs ", t.nbytes, " bytes at offset ", pos_,
            ", file has ", size_, "): truncated llama2.c checkpoint");
     t.data = data_ + pos_;
     pos_ += t.nbytes;

@@ -62,12 +62,12 @@ SafetensorsFile parse_safetensors(const uint8_t* bytes, size_t size, const std::
     if (key == "__metadata__") {
       if (!it->is_object()) fail(name, ": __metadata__ must be an object of strings");
       for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) fail(name, ": __metadata__ value ", quoted(m.key()), " must be a string");
+        if (!m->is_string()) fail(name, ": __metadata__ value ", quote(m.key()), " must be a string");
         out.metadata[m.key()] = m->get<std::string>();
       }
       continue;
     }
-    const std::string where = cat(name, ": tensor ", quoted(key));
+    const std::string where = cat(name, ": tensor ", quote(key));
     const auto& info = *it;
     if (!info.is_object()) fail(where, ": entry must be an object with dtype, shape, data_offsets");
     auto dt = info.find("dtype");
@@ -77,7 +77,7 @@ SafetensorsFile parse_safetensors(const uint8_t* bytes, size_t size, const std::
     if (sh == info.end() || !sh->is_array()) fail(where, ": missing or non-array 'shape'");
     if (off == info.end() || !off->is_array() || off->size() != 2) fail(where, ": 'data_offsets' must be [begin, end]");
     auto dtype = parse_dtype(dt->get<std::string>());
-    if (!dtype) fail(where, ": unknown dtype ", quoted(dt->get<std::string>()));
+    if (!dtype) fail(where, ": unknown dtype ", quote(dt->get<std::string>()));
     Tensor t;
     t.name = key;
     t.dtype = *dtype;
@@ -106,7 +106,7 @@ SafetensorsFile parse_safetensors(const uint8_t* bytes, size_t size, const std::
   for (const auto& s : spans) {
     if (s.begin == s.end) continue;  // empty tensors occupy no bytes
     if (widest && s.begin < widest->end)
-      fail(name, ": tensors ", quoted(out.tensors[widest->index].name), " and ", quoted(out.tensors[s.index].name),
+      fail(name, ": tensors ", quote(out.tensors[widest->index].name), " and ", quote(out.tensors[s.index].name),
            " overlap in the data buffer");
     if (!widest || s.end > widest->end) widest = &s;
   }
@@ -163,7 +163,7 @@ void SafetensorsWriter::write_next(const void* data, size_t nbytes) {
   size_t expected = dtype_size(e.dtype);
   for (int64_t d : e.shape) expected *= static_cast<size_t>(d);
   if (nbytes != expected)
-    fail(path_, ": tensor ", quoted(e.name), " has ", nbytes, " bytes, its shape and dtype need ", expected);
+    fail(path_, ": tensor ", quote(e.name), " has ", nbytes, " bytes, its shape and dtype need ", expected);
   if (std::fwrite(data, 1, nbytes, static_cast<FILE*>(file_)) != nbytes) fail(path_, ": write failed (disk full?)");
   ++next_;
 }
@@ -185,7 +185,7 @@ void write_safetensors(const std::string& path, const std::vector<Tensor>& tenso
   std::vector<SafetensorsWriter::Entry> entries;
   for (const auto& t : tensors) {
     if (t.nbytes != static_cast<size_t>(t.numel()) * dtype_size(t.dtype))
-      fail(path, ": tensor ", quoted(t.name), " has ", t.nbytes, " bytes, shape ", t.shape_str(), " needs ",
+      fail(path, ": tensor ", quote(t.name), " has ", t.nbytes, " bytes, shape ", t.shape_str(), " needs ",
            t.numel() * dtype_size(t.dtype));
     entries.push_back({t.name, t.dtype, t.shape});
   }

@@ -12,7 +12,7 @@ namespace qs {
 void TensorStore::add(Tensor t, const std::string& source) {
   auto [it, inserted] = tensors_.try_emplace(t.name, Entry{t, source});
   if (!inserted)
-    fail(source, ": tensor ", quoted(t.name), " is also in ", it->second.source, " (duplicate tensor names)");
+    fail(source, ": tensor ", quote(t.name), " is also in ", it->second.source, " (duplicate tensor names)");
 }
 
 const Tensor* TensorStore::find(const std::string& name) const {
@@ -22,7 +22,7 @@ const Tensor* TensorStore::find(const std::string& name) const {
 
 const Tensor& TensorStore::get(const std::string& name) const {
   const Tensor* t = find(name);
-  if (!t) fail(origin_, ": missing tensor ", quoted(name));
+  if (!t) fail(origin_, ": missing tensor ", quote(name));
   return *t;
 }
 
@@ -34,7 +34,7 @@ std::vector<std::string> TensorStore::names() const {
 
 const std::string& TensorStore::source_of(const std::string& name) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) fail(origin_, ": missing tensor ", quoted(name));
+  if (it == tensors_.end()) fail(origin_, ": missing tensor ", quote(name));
   return it->second.source;
 }
 
@@ -60,19 +60,19 @@ TensorStore load_safetensors_dir(const std::string& dir) {
     std::map<std::string, std::string> expected;  // tensor -> shard
     std::set<std::string> shards;
     for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-      if (!it->is_string()) fail(index_path, ": weight_map[", quoted(it.key()), "] must be a file name");
+      if (!it->is_string()) fail(index_path, ": weight_map[", quote(it.key()), "] must be a file name");
       const std::string shard = it->get<std::string>();
       if (shard.find('/') != std::string::npos || shard == ".." || shard.empty())
-        fail(index_path, ": weight_map[", quoted(it.key()), "] = ", quoted(shard), " is not a plain file name");
+        fail(index_path, ": weight_map[", quote(it.key()), "] = ", quote(shard), " is not a plain file name");
       expected[it.key()] = shard;
       shards.insert(shard);
     }
     if (shards.empty()) fail(index_path, ": weight_map is empty");
     for (const auto& shard : shards) add_file(dir + "/" + shard);
     for (const auto& [name, shard] : expected) {
-      if (!store.contains(name)) fail(index_path, ": tensor ", quoted(name), " listed in ", shard, " is not in that file");
+      if (!store.contains(name)) fail(index_path, ": tensor ", quote(name), " listed in ", shard, " is not in that file");
       if (store.source_of(name) != dir + "/" + shard)
-        fail(index_path, ": tensor ", quoted(name), " is listed in ", shard, " but stored in ", store.source_of(name));
+        fail(index_path, ": tensor ", quote(name), " is listed in ", shard, " but stored in ", store.source_of(name));
     }
   } else if (file_exists(single)) {
     add_file(single);

@@ -20,33 +20,33 @@ class Keys {
   Keys(const json& j, const std::string& path) : j_(j), path_(path) {}
   bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
   int64_t integer(const char* key) const {
-    if (!has(key)) fail(path_, ": missing key ", quoted(key));
+    if (!has(key)) fail(path_, ": missing key ", quote(key));
     return integer_value(key);
   }
   int64_t integer_or(const char* key, int64_t fallback) const { return has(key) ? integer_value(key) : fallback; }
   double number_or(const char* key, double fallback) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_number()) fail(path_, ": key ", quoted(key), " must be a number");
+    if (!j_[key].is_number()) fail(path_, ": key ", quote(key), " must be a number");
     return j_[key].get<double>();
   }
   bool boolean_or(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_boolean()) fail(path_, ": key ", quoted(key), " must be true or false");
+    if (!j_[key].is_boolean()) fail(path_, ": key ", quote(key), " must be true or false");
     return j_[key].get<bool>();
   }
   std::string string_or(const char* key, const std::string& fallback) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_string()) fail(path_, ": key ", quoted(key), " must be a string");
+    if (!j_[key].is_string()) fail(path_, ": key ", quote(key), " must be a string");
     return j_[key].get<std::string>();
   }
   void positive(const char* key, int64_t v) const {
-    if (v < 1) fail(path_, ": ", quoted(key), " = ", v, ", expected >= 1");
+    if (v < 1) fail(path_, ": ", quote(key), " = ", v, ", expected >= 1");
   }
 
  private:
   int64_t integer_value(const char* key) const {
     const json& v = j_[key];
-    if (!v.is_number_integer()) fail(path_, ": key ", quoted(key), " must be an integer");
+    if (!v.is_number_integer()) fail(path_, ": key ", quote(key), " must be an integer");
     return v.get<int64_t>();
   }
   const json& j_;
@@ -76,7 +76,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   if (!k.has("model_type")) fail(path, ": missing key 'model_type' (supported: ", kSupported, ")");
   c.model_type = k.string_or("model_type", "");
   if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "qwen2" && c.model_type != "qwen3")
-    fail(path, ": model_type ", quoted(c.model_type), " is not supported (supported: ", kSupported, ")");
+    fail(path, ": model_type ", quote(c.model_type), " is not supported (supported: ", kSupported, ")");
 
   c.vocab_size = k.integer("vocab_size");
   c.hidden_size = k.integer("hidden_size");
@@ -114,7 +114,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   c.attention_bias = c.model_type == "qwen2" ? true : k.boolean_or("attention_bias", false);
   c.qk_norm = c.model_type == "qwen3";
   const std::string act = k.string_or("hidden_act", "silu");
-  if (act != "silu") fail(path, ": hidden_act ", quoted(act), " is not supported (expected 'silu')");
+  if (act != "silu") fail(path, ": hidden_act ", quote(act), " is not supported (expected 'silu')");
   if (k.boolean_or("mlp_bias", false)) fail(path, ": mlp_bias = true is not supported");
   if (c.model_type == "mistral" || (c.model_type == "qwen2" && k.boolean_or("use_sliding_window", false)) ||
       (c.model_type == "qwen3" && k.boolean_or("use_sliding_window", false))) {
@@ -145,7 +145,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
       if (!(s.factor > 0)) fail(path, ": rope_scaling.factor must be > 0");
       c.rope_scaling = s;
     } else if (s.type != "default") {
-      fail(path, ": rope_scaling type ", quoted(s.type), " is not supported (supported: llama3, linear, default)");
+      fail(path, ": rope_scaling type ", quote(s.type), " is not supported (supported: llama3, linear, default)");
     }
   }
   if (k.has("bos_token_id")) c.bos_token_id = static_cast<int32_t>(k.integer("bos_token_id"));

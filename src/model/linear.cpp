@@ -45,16 +45,16 @@ class DenseLinear final : public Linear {
 
 std::unique_ptr<Linear> make_dense_linear(const std::string& name, const Tensor& weight) {
   if (weight.rank() != 2)
-    fail("tensor ", quoted(weight.name), ": expected a 2-D [out, in] weight, got shape ", weight.shape_str());
+    fail("tensor ", quote(weight.name), ": expected a 2-D [out, in] weight, got shape ", weight.shape_str());
   if (!is_float_weight_dtype(weight.dtype))
-    fail("tensor ", quoted(weight.name), ": dtype ", dtype_name(weight.dtype),
+    fail("tensor ", quote(weight.name), ": dtype ", dtype_name(weight.dtype),
          " is not supported for dense weights (expected F32, F16 or BF16)");
   return std::make_unique<DenseLinear>(name, weight);
 }
 
 std::unique_ptr<Linear> make_owned_dense_linear(const std::string& name, std::vector<float> weight, int64_t out,
                                                 int64_t in, DType storage) {
-  require(static_cast<int64_t>(weight.size()) == out * in, "layer ", quoted(name), ": weight has ", weight.size(),
+  require(static_cast<int64_t>(weight.size()) == out * in, "layer ", quote(name), ": weight has ", weight.size(),
           " values, expected ", out, " x ", in);
   Tensor t = make_owned_tensor(name, storage, {out, in});
   if (storage == DType::F32) {
@@ -62,7 +62,7 @@ std::unique_ptr<Linear> make_owned_dense_linear(const std::string& name, std::ve
   } else if (storage == DType::BF16) {
     kernels::f32_to_bf16(weight.data(), static_cast<uint16_t*>(mutable_data(t)), out * in);
   } else {
-    fail("layer ", quoted(name), ": owned dense storage must be F32 or BF16");
+    fail("layer ", quote(name), ": owned dense storage must be F32 or BF16");
   }
   return std::make_unique<DenseLinear>(name, std::move(t));
 }

@@ -19,7 +19,7 @@ namespace {
 std::vector<float> load_vector(const TensorStore& store, const std::string& name, int64_t size) {
   const Tensor& t = store.get(name);
   if (t.rank() != 1 || t.dim(0) != size)
-    fail(store.origin(), ": tensor ", quoted(name), " has shape ", t.shape_str(), ", expected [", size, "]");
+    fail(store.origin(), ": tensor ", quote(name), " has shape ", t.shape_str(), ", expected [", size, "]");
   return to_f32(t);
 }
 
@@ -27,10 +27,10 @@ std::unique_ptr<Linear> load_linear(const TensorStore& store, const std::string&
                                     bool bias_required) {
   const Tensor& w = store.get(name + ".weight");
   if (w.rank() != 2 || w.dim(0) != out || w.dim(1) != in)
-    fail(store.origin(), ": tensor ", quoted(name + ".weight"), " has shape ", w.shape_str(), ", expected [", out, ", ",
+    fail(store.origin(), ": tensor ", quote(name + ".weight"), " has shape ", w.shape_str(), ", expected [", out, ", ",
          in, "]");
   if (!is_float_weight_dtype(w.dtype))
-    fail(store.origin(), ": tensor ", quoted(name + ".weight"), " has dtype ", dtype_name(w.dtype),
+    fail(store.origin(), ": tensor ", quote(name + ".weight"), " has dtype ", dtype_name(w.dtype),
          ", expected F32, F16 or BF16 (quantized checkpoints are read by their own loaders)");
   auto lin = make_dense_linear(name, w);
   if (bias_required || store.contains(name + ".bias")) lin->set_bias(load_vector(store, name + ".bias", out));

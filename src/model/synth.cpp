@@ -220,7 +220,7 @@ const SynthPreset& find_synth_preset(const std::string& name) {
     if (p.name == name) return p;
     names += (names.empty() ? "" : ", ") + p.name;
   }
-  fail("--preset: unknown preset ", quoted(name), " (available: ", names, ")");
+  fail("--preset: unknown preset ", quote(name), " (available: ", names, ")");
 }
 
 std::string byte_level_tokenizer_json(int32_t bos_id, int32_t eos_id) {
