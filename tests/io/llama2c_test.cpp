@@ -76,3 +76,29 @@ TEST(Llama2c, SeparateClassifierWhenVocabIsNegative) {
 
 }  // namespace
 }  // namespace qs
+
+namespace qs {
+namespace {
+
+TEST(Llama2c, Version1LayoutNormsFirst) {
+  const int dim = 2, hid = 2, vocab = 3;
+  std::string bytes(256, '\0');
+  const int32_t head[9] = {0x616b3432, 1, dim, hid, 1, 1, 1, vocab, 2};
+  std::memcpy(bytes.data(), head, sizeof head);
+  bytes[36] = 1;  // shared classifier
+  std::vector<float> w;
+  for (int i = 0; i < dim; ++i) w.push_back(10);   // attention norm
+  for (int i = 0; i < dim; ++i) w.push_back(20);   // ffn norm
+  for (int i = 0; i < dim; ++i) w.push_back(30);   // final norm
+  for (int i = 0; i < vocab * dim; ++i) w.push_back(40);  // embeddings
+  for (int i = 0; i < 4 * dim * dim + 3 * hid * dim; ++i) w.push_back(50);
+  bytes.append(reinterpret_cast<const char*>(w.data()), w.size() * 4);
+  auto ck = parse_llama2c(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "v1.bin");
+  EXPECT_EQ(ck.header.version, 1);
+  EXPECT_EQ(ck.tensors.get("model.layers.0.post_attention_layernorm.weight").as<float>()[0], 20.0f);
+  EXPECT_EQ(ck.tensors.get("model.norm.weight").as<float>()[0], 30.0f);
+  EXPECT_EQ(ck.tensors.get("model.embed_tokens.weight").as<float>()[0], 40.0f);
+}
+
+}  // namespace
+}  // namespace qs
