@@ -129,19 +129,30 @@ GroupFit quantize_group_with_clip(std::span<const float> group, const IntQuantCo
   return fit;
 }
 
-GroupFit search_group_clip(std::span<const float> group, const IntQuantConfig& cfg, const MseSearch& search,
-                           std::span<uint8_t> codes) {
+namespace {
+void check_search(const MseSearch& search) {
   require(search.grid > 0 && search.max_shrink > 0.0 && search.max_shrink < 1.0,
           "MSE search needs grid > 0 and max_shrink in (0, 1), got grid ", search.grid, ", max_shrink ",
           search.max_shrink);
+}
+int search_steps(const MseSearch& search) { return std::max(static_cast<int>(search.max_shrink * search.grid), 1); }
+// p = 1 - i / grid in double, then f32 (torch multiplies an f32 tensor by the f32 scalar).
+float search_ratio(const MseSearch& search, int i) {
+  return static_cast<float>(1.0 - static_cast<double>(i) / search.grid);
+}
+}  // namespace
+
+GroupFit search_group_clip(std::span<const float> group, const IntQuantConfig& cfg, const MseSearch& search,
+                           std::span<uint8_t> codes) {
+  check_search(search);
+  require(codes.empty() || codes.size() == group.size(), "codes buffer has ", codes.size(), " entries, group has ",
+          group.size());
   const MinMax range = group_min_max(group);
-  const int steps = static_cast<int>(search.max_shrink * search.grid);
   GroupFit best;
   best.error = INFINITY;
   int since_best = 0;
-  for (int i = 0; i < std::max(steps, 1); ++i) {
-    const float p = static_cast<float>(1.0 - static_cast<double>(i) / search.grid);
-    GroupFit fit = params_for_range(range, cfg, p);
+  for (int i = 0; i < search_steps(search); ++i) {
+    GroupFit fit = params_for_range(range, cfg, search_ratio(search, i));
     fit.error = quantize_with(group, cfg, fit.scale, fit.zero, {}, search.norm);
     if (fit.error < best.error) {
       best = fit;
@@ -150,7 +161,7 @@ GroupFit search_group_clip(std::span<const float> group, const IntQuantConfig& c
       break;
     }
   }
-  if (!codes.empty()) quantize_with(group, cfg, best.scale, best.zero, codes, search.norm);
+  if (!codes.empty()) encode_group(group, cfg, best.scale, best.zero, codes);
   return best;
 }
 
@@ -173,29 +184,42 @@ IntMatrix quantize_int(std::span<const float> w, int64_t n, int64_t k, const Int
   q.cols = k;
   q.group_size = cfg.granularity == IntGranularity::PerGroup ? cfg.group_size : k;
   q.codes.resize(w.size());
-  const int64_t n_params = cfg.granularity == IntGranularity::PerTensor ? 1 : n * q.groups_per_row();
-  q.scales.resize(n_params);
-  q.zeros.resize(n_params);
-
-  auto fit_span = [&](std::span<const float> x, std::span<uint8_t> codes, int64_t param) {
-    GroupFit fit;
-    if (mse) {
-      fit = search_group_clip(x, cfg, *mse, codes);
-    } else {
-      fit = params_for_range(group_min_max(x), cfg, 1.0f);
-      encode_group(x, cfg, fit.scale, fit.zero, codes);
-    }
-    q.scales[param] = fit.scale;
-    q.zeros[param] = static_cast<uint8_t>(fit.zero);
-  };
-  std::span<uint8_t> codes(q.codes);
-  if (cfg.granularity == IntGranularity::PerTensor) {
-    fit_span(w, codes, 0);
+  // Groups are contiguous spans of w: one per tensor, or groups_per_row per row.
+  const int64_t n_groups = cfg.granularity == IntGranularity::PerTensor ? 1 : n * (k / q.group_size);
+  const int64_t len = cfg.granularity == IntGranularity::PerTensor ? n * k : q.group_size;
+  q.scales.resize(n_groups);
+  q.zeros.resize(n_groups);
+  std::vector<MinMax> ranges(n_groups);
+  for (int64_t g = 0; g < n_groups; ++g) ranges[g] = group_min_max(w.subspan(g * len, len));
+  std::vector<GroupFit> best(n_groups);
+  if (!mse) {
+    for (int64_t g = 0; g < n_groups; ++g) best[g] = params_for_range(ranges[g], cfg, 1.0f);
   } else {
-    const int64_t g = q.group_size, groups = q.groups_per_row();
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t j = 0; j < groups; ++j)
-        fit_span(w.subspan(r * k + j * g, g), codes.subspan(r * k + j * g, g), r * groups + j);
+    // Joint scan over all groups so that `patience` counts steps in which no group improved,
+    // as llm-compressor's observer does; without patience each group's choice is independent.
+    check_search(*mse);
+    for (auto& b : best) b.error = INFINITY;
+    int since_improvement = 0;
+    for (int i = 0; i < search_steps(*mse); ++i) {
+      const float p = search_ratio(*mse, i);
+      bool improved = false;
+      for (int64_t g = 0; g < n_groups; ++g) {
+        GroupFit fit = params_for_range(ranges[g], cfg, p);
+        fit.error = quantize_with(w.subspan(g * len, len), cfg, fit.scale, fit.zero, {}, mse->norm);
+        if (fit.error < best[g].error) {
+          best[g] = fit;
+          improved = true;
+        }
+      }
+      since_improvement = improved ? 0 : since_improvement + 1;
+      if (mse->patience > 0 && since_improvement >= mse->patience) break;
+    }
+  }
+  std::span<uint8_t> codes(q.codes);
+  for (int64_t g = 0; g < n_groups; ++g) {
+    encode_group(w.subspan(g * len, len), cfg, best[g].scale, best[g].zero, codes.subspan(g * len, len));
+    q.scales[g] = best[g].scale;
+    q.zeros[g] = static_cast<uint8_t>(best[g].zero);
   }
   return q;
 }

@@ -59,7 +59,9 @@ struct MseSearch {
   int grid = 200;
   double max_shrink = 0.5;
   double norm = 2.0;
-  int patience = 0;  // stop after this many steps without improvement; 0 = scan all
+  // Stop after this many consecutive steps in which no group improved (quantize_int scans
+  // all groups of the matrix together, as llm-compressor's observer does); 0 = scan all.
+  int patience = 0;
   static MseSearch gptq() { return {100, 0.8, 2.4, 0}; }
   static MseSearch llm_compressor() { return {100, 0.2, 2.4, 5}; }
 };
