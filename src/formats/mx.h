@@ -22,6 +22,8 @@
 //     g   = amax(W) / (6 * 448)                       (f32; g = 1 for an all-zero tensor)
 //     s_b = E4M3(amax(block) / (6 * g))               (RNE; an all-zero block gets s_b = 1.0)
 //     P_i = E2M1(x_i / (decode(s_b) * g))             x_hat = P_i * (decode(s_b) * g)
+// A block so small relative to the tensor that s_b rounds to E4M3 zero (below 2^-10) gets zero
+// elements (ModelOpt would divide by zero there).
 // compressed-tensors stores the reciprocal global scale (weight_global_scale = 6 * 448 /
 // amax); its f32 rounding can differ from 1 / g in the last bit.
 #pragma once
