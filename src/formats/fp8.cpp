@@ -54,7 +54,8 @@ uint8_t encode_minifloat(const MiniFloat& f, float x, bool saturate) {
   if (u < min_normal_bits) {
     // Subnormal in the target: scale so one unit is the smallest subnormal (exact, a power
     // of two), then round to an integer, nearest even. 2^man here is the smallest normal.
-    const float scaled = std::ldexp(f32_from_bits(u), f.bias - 1 + f.man_bits);
+    const float unit = static_cast<float>(uint64_t{1} << (f.bias - 1 + f.man_bits));  // 2^9 or 2^16
+    const float scaled = f32_from_bits(u) * unit;
     code = static_cast<uint32_t>(round_half_even_small(scaled));
   } else {
     // Normal: drop 23 - man mantissa bits with round-to-nearest-even (a carry moves into

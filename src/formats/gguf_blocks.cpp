@@ -10,6 +10,15 @@ namespace qs::formats {
 
 namespace {
 
+// C roundf (half away from zero) for |v| < 2^31, without a libm call: truncate, then step
+// away from zero when the exact remainder is at least one half.
+inline int round_half_away(float v) {
+  int q = static_cast<int>(v);
+  const float rest = v - static_cast<float>(q);  // exact for |v| < 2^24; 0 beyond
+  q += (rest >= 0.5f) - (rest <= -0.5f);
+  return q;
+}
+
 void check_row(size_t values, size_t blocks, const char* what) {
   require(values % kGgmlBlock == 0, what, ": row length ", values, " is not a multiple of ", kGgmlBlock);
   require(values / kGgmlBlock == blocks, what, ": ", values, " values need ", values / kGgmlBlock,
@@ -33,7 +42,7 @@ void quantize_row_q8_0(std::span<const float> x, std::span<BlockQ8_0> y) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = f32_to_f16(d);
-    for (int j = 0; j < kGgmlBlock; ++j) y[b].qs[j] = static_cast<int8_t>(std::roundf(v[j] * id));
+    for (int j = 0; j < kGgmlBlock; ++j) y[b].qs[j] = static_cast<int8_t>(round_half_away(v[j] * id));
   }
 }
 

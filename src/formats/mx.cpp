@@ -10,7 +10,16 @@ namespace qs::formats {
 
 namespace {
 
-constexpr float kE2M1Magnitudes[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+constexpr float kE2M1Values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                   -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+// Decodes `count` packed elements (low nibble first) times `scale`.
+void decode_packed(const uint8_t* packed, int64_t count, float scale, float* out) {
+  for (int64_t j = 0; j < count / 2; ++j) {
+    out[2 * j] = kE2M1Values[packed[j] & 15] * scale;
+    out[2 * j + 1] = kE2M1Values[packed[j] >> 4] * scale;
+  }
+}
 
 // Packs codes[0..count) two per byte, low nibble first.
 void pack_low_first(const uint8_t* codes, int64_t count, uint8_t* out) {
@@ -31,10 +40,7 @@ float block_amax(const float* x, int64_t n, bool* non_finite) {
 
 }  // namespace
 
-float e2m1_to_f32(uint8_t code) {
-  const float m = kE2M1Magnitudes[code & 7];
-  return (code & 8) ? -m : m;
-}
+float e2m1_to_f32(uint8_t code) { return kE2M1Values[code & 15]; }
 
 uint8_t f32_to_e2m1(float x) {
   const float a = std::fabs(x);
@@ -88,8 +94,7 @@ void dequantize_mxfp4(const MxFp4Matrix& q, std::span<float> out) {
           " values, expected ", q.rows * q.cols);
   const int64_t total = q.rows * q.cols;
   for (int64_t b = 0; b < total / kMxBlock; ++b) {
-    const float scale = e8m0_to_f32(q.scales[b]);
-    for (int64_t i = b * kMxBlock; i < (b + 1) * kMxBlock; ++i) out[i] = e2m1_to_f32(q.code(i)) * scale;
+    decode_packed(q.packed.data() + b * (kMxBlock / 2), kMxBlock, e8m0_to_f32(q.scales[b]), out.data() + b * kMxBlock);
   }
 }
 
@@ -134,7 +139,7 @@ void dequantize_nvfp4(const NvFp4Matrix& q, std::span<float> out) {
   const int64_t total = q.rows * q.cols;
   for (int64_t b = 0; b < total / kNvFp4Block; ++b) {
     const float scale = fp8_e4m3_to_f32(q.block_scales[b]) * q.global_scale;
-    for (int64_t i = b * kNvFp4Block; i < (b + 1) * kNvFp4Block; ++i) out[i] = e2m1_to_f32(q.code(i)) * scale;
+    decode_packed(q.packed.data() + b * (kNvFp4Block / 2), kNvFp4Block, scale, out.data() + b * kNvFp4Block);
   }
 }
 
