@@ -97,6 +97,17 @@ void encode_group(std::span<const float> x, const IntQuantConfig& cfg, float sca
   }
 }
 
+void check_search(const MseSearch& search) {
+  require(search.grid > 0 && search.max_shrink > 0.0 && search.max_shrink < 1.0,
+          "MSE search needs grid > 0 and max_shrink in (0, 1), got grid ", search.grid, ", max_shrink ",
+          search.max_shrink);
+}
+int search_steps(const MseSearch& search) { return std::max(static_cast<int>(search.max_shrink * search.grid), 1); }
+// p = 1 - i / grid in double, then f32 (torch multiplies an f32 tensor by the f32 scalar).
+float search_ratio(const MseSearch& search, int i) {
+  return static_cast<float>(1.0 - static_cast<double>(i) / search.grid);
+}
+
 }  // namespace
 
 float round_scale(float scale, ScaleDType dtype) {
@@ -128,19 +139,6 @@ GroupFit quantize_group_with_clip(std::span<const float> group, const IntQuantCo
   fit.error = quantize_with(group, cfg, fit.scale, fit.zero, codes, norm);
   return fit;
 }
-
-namespace {
-void check_search(const MseSearch& search) {
-  require(search.grid > 0 && search.max_shrink > 0.0 && search.max_shrink < 1.0,
-          "MSE search needs grid > 0 and max_shrink in (0, 1), got grid ", search.grid, ", max_shrink ",
-          search.max_shrink);
-}
-int search_steps(const MseSearch& search) { return std::max(static_cast<int>(search.max_shrink * search.grid), 1); }
-// p = 1 - i / grid in double, then f32 (torch multiplies an f32 tensor by the f32 scalar).
-float search_ratio(const MseSearch& search, int i) {
-  return static_cast<float>(1.0 - static_cast<double>(i) / search.grid);
-}
-}  // namespace
 
 GroupFit search_group_clip(std::span<const float> group, const IntQuantConfig& cfg, const MseSearch& search,
                            std::span<uint8_t> codes) {

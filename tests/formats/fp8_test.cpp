@@ -108,7 +108,8 @@ TEST(Fp8, SaturatesInfinityAndNaN) {
 }
 
 TEST(Fp8, MatchesPythonReference) {
-  const std::string dir = qs::testing::make_temp_dir("fp8-ref");
+  const test::RefDir dir_holder("fp8-ref");
+  const std::string& dir = dir_holder.path;
   // Values spread over the whole range of both formats, plus specials.
   Rng rng(7);
   std::vector<float> values;

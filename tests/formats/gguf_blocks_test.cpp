@@ -58,7 +58,8 @@ TEST(Gguf, BlockLayoutIsGgmls) {
 }
 
 TEST(Gguf, MatchesNumpyReference) {
-  const std::string dir = qs::testing::make_temp_dir("gguf-ref");
+  const test::RefDir dir_holder("gguf-ref");
+  const std::string& dir = dir_holder.path;
   const int64_t n = 96, k = 1024;
   std::vector<float> w = test::weight_like(n, k, 77);
   // Crafted blocks: exact Q4_0 boundaries, Q8_0 .5 ties, a negative max, a first-max tie.

@@ -112,7 +112,8 @@ TEST(IntQuant, ClipRatioReturnsItsSquaredError) {
 }
 
 TEST(IntQuant, MatchesTorchReference) {
-  const std::string dir = qs::testing::make_temp_dir("int-ref");
+  const test::RefDir dir_holder("int-ref");
+  const std::string& dir = dir_holder.path;
   const int64_t n = 48, k = 512;
   std::vector<float> w = test::weight_like(n, k, 21);
   // A row with only positive values and one with only negative values (range edges).

@@ -88,7 +88,8 @@ TEST(NvFp4, HandExample) {
 }
 
 TEST(Mx, MatchesPythonReference) {
-  const std::string dir = qs::testing::make_temp_dir("mx-ref");
+  const test::RefDir dir_holder("mx-ref");
+  const std::string& dir = dir_holder.path;
   const int64_t n = 64, k = 512;
   std::vector<float> w = test::weight_like(n, k, 41);
   for (int64_t c = 0; c < 32; ++c) w[5 * k + c] = 1e-39f * static_cast<float>(c % 5);  // scale clamps at 2^-127

@@ -85,7 +85,8 @@ TEST(Bnb4, PackingIsHighNibbleFirstAndDoubleQuantRoundTrips) {
 }
 
 TEST(Bnb4, MatchesPythonReference) {
-  const std::string dir = qs::testing::make_temp_dir("bnb-ref");
+  const test::RefDir dir_holder("bnb-ref");
+  const std::string& dir = dir_holder.path;
   // Probe values: every threshold and its neighbours, every code value, dynamic-map midpoints.
   std::vector<float> probe;
   auto add_around = [&](float v) {

@@ -123,7 +123,8 @@ TEST(Packing, MatchesPythonReference) {
   };
   const std::vector<Case> cases = {Case{4, 64, 512, 128}, Case{8, 32, 256, 256}, Case{2, 32, 256, 64},
                                    Case{4, 24, 100, 100}, Case{3, 20, 90, 30}};
-  const std::string root = qs::testing::make_temp_dir("pack-ref");
+  const test::RefDir root_holder("pack-ref");
+  const std::string& root = root_holder.path;
   std::vector<IntMatrix> mats;
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <span>
 #include <string>
@@ -34,6 +35,18 @@ std::vector<T> read_raw(const std::string& path) {
   if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
   return out;
 }
+
+// A temp dir for one reference comparison; removed afterwards unless the test failed (kept
+// for inspection then).
+struct RefDir {
+  explicit RefDir(const std::string& tag) : path(qs::testing::make_temp_dir(tag)) {}
+  ~RefDir() {
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(path);
+  }
+  RefDir(const RefDir&) = delete;
+  RefDir& operator=(const RefDir&) = delete;
+  std::string path;
+};
 
 // Runs `python3 tests/formats/ref/<script> <dir> <args>`; returns false (with the output
 // added to the failure) when it does not exit 0.
