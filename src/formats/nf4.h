@@ -24,6 +24,13 @@
 //   search with midpoint rounding as in bitsandbytes' dQuantize. The 4-bit codes are computed
 //   from the exact absmax; the dequantizer uses absmax_hat = map[code] * absmax2 + offset.
 //
+// Fidelity to bitsandbytes: this follows its CUDA kernels, which produced nearly all published
+// bnb checkpoints, read with IEEE f32 arithmetic. bitsandbytes compiles them with
+// --use_fast_math, so its 1.0f / absmax is the hardware's approximate reciprocal (within 1
+// ulp); a normalized value within an ulp or so of a threshold can get the neighbouring code
+// on a GPU. Its newer pure-PyTorch CPU path divides instead and picks the nearest codebook
+// entry by argmin, which differs at FP4's off-midpoint thresholds and at exact ties.
+//
 // The dynamic map: for i = 0..6, the 2^i means of adjacent points of
 // linspace(0.1, 1, 2^i + 1) times 10^(i-6), with both signs, plus 0 and 1, sorted (256
 // values). bitsandbytes evaluates it with torch f32 linspace, whose last bit depends on
