@@ -88,7 +88,7 @@ float finite_amax(std::span<const float> x, std::string_view name) {
     const float a = std::fabs(v);
     amax = a > amax ? a : amax;
   }
-  require(std::isfinite(amax), "layer ", quoted(name), " has an infinite value; cannot derive an FP8 scale");
+  require(std::isfinite(amax), "layer ", quote(name), " has an infinite value; cannot derive an FP8 scale");
   return amax;
 }
 

@@ -28,7 +28,7 @@ void check_row(size_t values, size_t blocks, const char* what) {
 void check_gguf_matrix(std::span<const float> w, int64_t n, int64_t k, std::string_view name, const char* type) {
   check_matrix(n, k, w.size(), name);
   require(k % kGgmlBlock == 0, type, " needs rows that are a multiple of ", kGgmlBlock, " values; input size ", k,
-          " of layer ", quoted(name), " is not");
+          " of layer ", quote(name), " is not");
 }
 
 }  // namespace

@@ -164,9 +164,9 @@ GroupFit search_group_clip(std::span<const float> group, const IntQuantConfig& c
 }
 
 void validate_int_config(const IntQuantConfig& cfg, int64_t n, int64_t k, std::string_view name) {
-  require(cfg.bits >= 2 && cfg.bits <= 8, "integer quantization of layer ", quoted(name),
+  require(cfg.bits >= 2 && cfg.bits <= 8, "integer quantization of layer ", quote(name),
           " needs 2..8 bits, got ", cfg.bits);
-  require(n > 0 && k > 0, "matrix of layer ", quoted(name), " must have positive shape, got [", n, ", ", k, "]");
+  require(n > 0 && k > 0, "matrix of layer ", quote(name), " must have positive shape, got [", n, ", ", k, "]");
   if (cfg.granularity == IntGranularity::PerGroup) groups_per_row(k, cfg.group_size, name);
 }
 

@@ -115,7 +115,7 @@ NvFp4Matrix quantize_nvfp4(std::span<const float> w, int64_t n, int64_t k, std::
   q.block_scales.resize(n * blocks);
   bool non_finite = false;
   const float amax = block_amax(w.data(), static_cast<int64_t>(w.size()), &non_finite);
-  require(!non_finite, "layer ", quoted(name), " has a non-finite value; cannot derive an NVFP4 global scale");
+  require(!non_finite, "layer ", quote(name), " has a non-finite value; cannot derive an NVFP4 global scale");
   const float g = amax > 0.0f ? amax / (6.0f * 448.0f) : 1.0f;
   q.global_scale = g;
   const float six_g = 6.0f * g;

@@ -87,7 +87,7 @@ const std::array<float, 256> kDynamicMap = make_dynamic_map();
 void check_blocksize(int64_t blocksize, std::string_view name) {
   const bool pow2 = blocksize > 0 && (blocksize & (blocksize - 1)) == 0;
   require(pow2 && blocksize >= 32 && blocksize <= 4096, "bitsandbytes block size must be a power of two in [32, 4096], got ",
-          blocksize, " for layer ", quoted(name));
+          blocksize, " for layer ", quote(name));
 }
 
 float block_absmax(const float* x, int64_t n) {

@@ -11,22 +11,22 @@ int32_t as_int32(uint32_t u) { return static_cast<int32_t>(u); }  // two's compl
 uint32_t as_uint32(int32_t i) { return static_cast<uint32_t>(i); }
 
 void check_bits(int bits, std::string_view name) {
-  require(bits >= 2 && bits <= 8, "packing of layer ", quoted(name), " needs 2..8 bits, got ", bits);
+  require(bits >= 2 && bits <= 8, "packing of layer ", quote(name), " needs 2..8 bits, got ", bits);
 }
 
 // Shape checks shared by the packers; `groups` = scale columns.
 void check_int_matrix(const IntMatrix& q, std::string_view name) {
   check_bits(q.bits, name);
   require(q.rows > 0 && q.cols > 0 && static_cast<int64_t>(q.codes.size()) == q.rows * q.cols, "layer ",
-          quoted(name), ": ", q.codes.size(), " codes for shape [", q.rows, ", ", q.cols, "]");
+          quote(name), ": ", q.codes.size(), " codes for shape [", q.rows, ", ", q.cols, "]");
   const int64_t params = q.granularity == IntGranularity::PerTensor ? 1 : q.rows * q.groups_per_row();
   require(static_cast<int64_t>(q.scales.size()) == params && q.zeros.size() == q.scales.size(), "layer ",
-          quoted(name), ": ", q.scales.size(), " scales and ", q.zeros.size(), " zero points, expected ", params);
+          quote(name), ": ", q.scales.size(), " scales and ", q.zeros.size(), " zero points, expected ", params);
 }
 
 // Groups per row for the GPTQ/AWQ layouts, which have no per-tensor form.
 int64_t gptq_groups(const IntMatrix& q, std::string_view name, const char* format) {
-  require(q.granularity != IntGranularity::PerTensor, format, " has no per-tensor scales (layer ", quoted(name),
+  require(q.granularity != IntGranularity::PerTensor, format, " has no per-tensor scales (layer ", quote(name),
           "); quantize per channel or per group");
   return q.groups_per_row();
 }
@@ -79,7 +79,7 @@ std::vector<uint8_t> unpack_rows_int32(std::span<const int32_t> packed, int64_t 
 
 CompressedTensorsPacked pack_compressed_tensors(const IntMatrix& q, std::string_view name) {
   check_int_matrix(q, name);
-  require(q.g_idx.empty(), "compressed-tensors packing of layer ", quoted(name),
+  require(q.g_idx.empty(), "compressed-tensors packing of layer ", quote(name),
           " keeps groups in column order; apply the act-order permutation first");
   CompressedTensorsPacked p;
   p.bits = q.bits;
@@ -116,14 +116,14 @@ IntMatrix unpack_compressed_tensors(const CompressedTensorsPacked& p, std::strin
   q.granularity = p.granularity;
   q.rows = p.weight_shape[0];
   q.cols = p.weight_shape[1];
-  require(q.rows > 0 && q.cols > 0, "layer ", quoted(name), ": weight_shape must be positive, got [", q.rows, ", ",
+  require(q.rows > 0 && q.cols > 0, "layer ", quote(name), ": weight_shape must be positive, got [", q.rows, ", ",
           q.cols, "]");
   q.group_size = p.granularity == IntGranularity::PerGroup ? p.group_size : q.cols;
   require(q.group_size > 0 && q.cols % q.group_size == 0, "group size ", q.group_size, " does not divide input size ",
-          q.cols, " of layer ", quoted(name));
+          q.cols, " of layer ", quote(name));
   const int64_t groups = q.groups_per_row();
   const int64_t params = p.granularity == IntGranularity::PerTensor ? 1 : q.rows * groups;
-  require(static_cast<int64_t>(p.weight_scale.size()) == params, "layer ", quoted(name), ": weight_scale has ",
+  require(static_cast<int64_t>(p.weight_scale.size()) == params, "layer ", quote(name), ": weight_scale has ",
           p.weight_scale.size(), " values, expected ", params);
   q.codes = unpack_rows_int32(p.weight_packed, q.rows, q.cols, p.bits);
   q.scales = p.weight_scale;
@@ -131,15 +131,15 @@ IntMatrix unpack_compressed_tensors(const CompressedTensorsPacked& p, std::strin
   if (p.symmetric) {
     q.zeros.assign(params, static_cast<uint8_t>(mid));
   } else if (p.granularity == IntGranularity::PerTensor) {
-    require(p.weight_zero_point.size() == 1, "layer ", quoted(name), ": per-tensor weight_zero_point has ",
+    require(p.weight_zero_point.size() == 1, "layer ", quote(name), ": per-tensor weight_zero_point has ",
             p.weight_zero_point.size(), " values, expected 1");
     const int z = p.weight_zero_point[0] + mid;
-    require(z >= 0 && z < (1 << p.bits), "layer ", quoted(name), ": zero point ", p.weight_zero_point[0],
+    require(z >= 0 && z < (1 << p.bits), "layer ", quote(name), ": zero point ", p.weight_zero_point[0],
             " is outside the ", p.bits, "-bit range");
     q.zeros = {static_cast<uint8_t>(z)};
   } else {
     const int64_t per_word = 32 / p.bits, words = (q.rows + per_word - 1) / per_word;
-    require(static_cast<int64_t>(p.weight_zero_point.size()) == words * groups, "layer ", quoted(name),
+    require(static_cast<int64_t>(p.weight_zero_point.size()) == words * groups, "layer ", quote(name),
             ": weight_zero_point has ", p.weight_zero_point.size(), " words, expected ", words, " x ", groups);
     std::vector<int32_t> transposed(words * groups);
     for (int64_t w = 0; w < words; ++w)
@@ -156,14 +156,14 @@ IntMatrix unpack_compressed_tensors(const CompressedTensorsPacked& p, std::strin
 
 GptqPacked pack_gptq(const IntMatrix& q, GptqFormat format, std::string_view name) {
   check_int_matrix(q, name);
-  require(q.bits == 2 || q.bits == 4 || q.bits == 8, "AutoGPTQ packing of layer ", quoted(name),
+  require(q.bits == 2 || q.bits == 4 || q.bits == 8, "AutoGPTQ packing of layer ", quote(name),
           " supports 2, 4 or 8 bits, got ", q.bits);
   const int64_t groups = gptq_groups(q, name, "AutoGPTQ");
   const int64_t per_word = 32 / q.bits, n = q.rows, k = q.cols;
   require(k % per_word == 0, "AutoGPTQ packs ", per_word, " inputs per int32; input size ", k, " of layer ",
-          quoted(name), " is not a multiple");
+          quote(name), " is not a multiple");
   require(n % per_word == 0, "AutoGPTQ packs ", per_word, " zero points per int32; output size ", n, " of layer ",
-          quoted(name), " is not a multiple");
+          quote(name), " is not a multiple");
   GptqPacked p;
   p.bits = q.bits;
   p.format = format;
@@ -171,7 +171,7 @@ GptqPacked pack_gptq(const IntMatrix& q, GptqFormat format, std::string_view nam
   p.out_features = n;
   p.group_size = q.group_size;
   p.g_idx = q.g_idx.empty() ? trivial_g_idx(k, q.group_size) : q.g_idx;
-  require(static_cast<int64_t>(p.g_idx.size()) == k, "layer ", quoted(name), ": g_idx has ", p.g_idx.size(),
+  require(static_cast<int64_t>(p.g_idx.size()) == k, "layer ", quote(name), ": g_idx has ", p.g_idx.size(),
           " entries, expected ", k);
 
   const int64_t qrows = k / per_word;
@@ -195,7 +195,7 @@ GptqPacked pack_gptq(const IntMatrix& q, GptqFormat format, std::string_view nam
         int z = q.zeros[q.param_index(o, g)];
         if (format == GptqFormat::V1) {
           require(z > 0, "AutoGPTQ v1 format cannot store zero point 0 (output ", o, ", group ", g, ") of layer ",
-                  quoted(name), "; use the v2 format");
+                  quote(name), "; use the v2 format");
           z -= 1;
         }
         word |= (static_cast<uint32_t>(z) & mask) << (q.bits * j);
@@ -208,21 +208,21 @@ GptqPacked pack_gptq(const IntMatrix& q, GptqFormat format, std::string_view nam
 }
 
 IntMatrix unpack_gptq(const GptqPacked& p, std::string_view name) {
-  require(p.bits == 2 || p.bits == 4 || p.bits == 8, "AutoGPTQ layer ", quoted(name), " has ", p.bits,
+  require(p.bits == 2 || p.bits == 4 || p.bits == 8, "AutoGPTQ layer ", quote(name), " has ", p.bits,
           " bits; 2, 4 or 8 supported");
   const int64_t per_word = 32 / p.bits, n = p.out_features, k = p.in_features;
-  require(n > 0 && k > 0 && k % per_word == 0 && n % per_word == 0, "AutoGPTQ layer ", quoted(name), ": shape [", n,
+  require(n > 0 && k > 0 && k % per_word == 0 && n % per_word == 0, "AutoGPTQ layer ", quote(name), ": shape [", n,
           ", ", k, "] is not packable in ", per_word, "s");
   require(p.group_size > 0 && k % p.group_size == 0, "group size ", p.group_size, " does not divide input size ", k,
-          " of layer ", quoted(name));
+          " of layer ", quote(name));
   const int64_t groups = k / p.group_size, zcols = n / per_word;
-  require(static_cast<int64_t>(p.qweight.size()) == k / per_word * n, "AutoGPTQ layer ", quoted(name),
+  require(static_cast<int64_t>(p.qweight.size()) == k / per_word * n, "AutoGPTQ layer ", quote(name),
           ": qweight has ", p.qweight.size(), " words, expected ", k / per_word * n);
-  require(static_cast<int64_t>(p.qzeros.size()) == groups * zcols, "AutoGPTQ layer ", quoted(name), ": qzeros has ",
+  require(static_cast<int64_t>(p.qzeros.size()) == groups * zcols, "AutoGPTQ layer ", quote(name), ": qzeros has ",
           p.qzeros.size(), " words, expected ", groups * zcols);
-  require(static_cast<int64_t>(p.scales.size()) == groups * n, "AutoGPTQ layer ", quoted(name), ": scales has ",
+  require(static_cast<int64_t>(p.scales.size()) == groups * n, "AutoGPTQ layer ", quote(name), ": scales has ",
           p.scales.size(), " values, expected ", groups * n);
-  require(p.g_idx.empty() || static_cast<int64_t>(p.g_idx.size()) == k, "AutoGPTQ layer ", quoted(name),
+  require(p.g_idx.empty() || static_cast<int64_t>(p.g_idx.size()) == k, "AutoGPTQ layer ", quote(name),
           ": g_idx has ", p.g_idx.size(), " entries, expected ", k);
   IntMatrix q;
   q.bits = p.bits;
@@ -243,7 +243,7 @@ IntMatrix unpack_gptq(const GptqPacked& p, std::string_view name) {
     for (int64_t o = 0; o < n; ++o) {
       uint32_t z = (as_uint32(p.qzeros[g * zcols + o / per_word]) >> (p.bits * (o % per_word))) & mask;
       if (p.format == GptqFormat::V1) z += 1;  // may read 2^bits for a wrapped 0, as AutoGPTQ does
-      require(z <= 255, "AutoGPTQ layer ", quoted(name), ": zero point ", z, " does not fit 8 bits");
+      require(z <= 255, "AutoGPTQ layer ", quote(name), ": zero point ", z, " does not fit 8 bits");
       q.zeros[o * groups + g] = static_cast<uint8_t>(z);
       q.scales[o * groups + g] = f16_to_f32(p.scales[g * n + o]);
       all_mid &= z == (1u << (p.bits - 1));
@@ -252,7 +252,7 @@ IntMatrix unpack_gptq(const GptqPacked& p, std::string_view name) {
   q.symmetric = all_mid;
   if (!p.g_idx.empty()) {
     for (int64_t kk = 0; kk < k; ++kk) {
-      require(p.g_idx[kk] >= 0 && p.g_idx[kk] < groups, "AutoGPTQ layer ", quoted(name), ": g_idx[", kk, "] = ",
+      require(p.g_idx[kk] >= 0 && p.g_idx[kk] < groups, "AutoGPTQ layer ", quote(name), ": g_idx[", kk, "] = ",
               p.g_idx[kk], " is outside [0, ", groups, ")");
       if (p.g_idx[kk] != kk / p.group_size) q.g_idx = p.g_idx;
     }
@@ -264,11 +264,11 @@ IntMatrix unpack_gptq(const GptqPacked& p, std::string_view name) {
 
 AwqPacked pack_awq_gemm(const IntMatrix& q, std::string_view name) {
   check_int_matrix(q, name);
-  require(q.bits == 4, "AutoAWQ GEMM packing of layer ", quoted(name), " is 4-bit only, got ", q.bits, " bits");
-  require(q.g_idx.empty(), "AutoAWQ has no act-order (g_idx) for layer ", quoted(name));
+  require(q.bits == 4, "AutoAWQ GEMM packing of layer ", quote(name), " is 4-bit only, got ", q.bits, " bits");
+  require(q.g_idx.empty(), "AutoAWQ has no act-order (g_idx) for layer ", quote(name));
   const int64_t groups = gptq_groups(q, name, "AutoAWQ");
   const int64_t n = q.rows, k = q.cols;
-  require(n % 8 == 0, "AutoAWQ packs 8 outputs per int32; output size ", n, " of layer ", quoted(name),
+  require(n % 8 == 0, "AutoAWQ packs 8 outputs per int32; output size ", n, " of layer ", quote(name),
           " is not a multiple of 8");
   AwqPacked p;
   p.in_features = k;
@@ -299,16 +299,16 @@ AwqPacked pack_awq_gemm(const IntMatrix& q, std::string_view name) {
 
 IntMatrix unpack_awq_gemm(const AwqPacked& p, std::string_view name) {
   const int64_t n = p.out_features, k = p.in_features;
-  require(n > 0 && k > 0 && n % 8 == 0, "AutoAWQ layer ", quoted(name), ": shape [", n, ", ", k,
+  require(n > 0 && k > 0 && n % 8 == 0, "AutoAWQ layer ", quote(name), ": shape [", n, ", ", k,
           "] needs an output size that is a multiple of 8");
   require(p.group_size > 0 && k % p.group_size == 0, "group size ", p.group_size, " does not divide input size ", k,
-          " of layer ", quoted(name));
+          " of layer ", quote(name));
   const int64_t groups = k / p.group_size, words = n / 8;
-  require(static_cast<int64_t>(p.qweight.size()) == k * words, "AutoAWQ layer ", quoted(name), ": qweight has ",
+  require(static_cast<int64_t>(p.qweight.size()) == k * words, "AutoAWQ layer ", quote(name), ": qweight has ",
           p.qweight.size(), " words, expected ", k * words);
-  require(static_cast<int64_t>(p.qzeros.size()) == groups * words, "AutoAWQ layer ", quoted(name),
+  require(static_cast<int64_t>(p.qzeros.size()) == groups * words, "AutoAWQ layer ", quote(name),
           ": qzeros has ", p.qzeros.size(), " words, expected ", groups * words);
-  require(static_cast<int64_t>(p.scales.size()) == groups * n, "AutoAWQ layer ", quoted(name), ": scales has ",
+  require(static_cast<int64_t>(p.scales.size()) == groups * n, "AutoAWQ layer ", quote(name), ": scales has ",
           p.scales.size(), " values, expected ", groups * n);
   IntMatrix q;
   q.bits = 4;
