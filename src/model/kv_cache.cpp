@@ -6,8 +6,8 @@
 
 namespace qs {
 
-KVCache::KVCache(const ModelConfig& config, int n_seqs, int64_t capacity)
-    : n_layers_(config.num_hidden_layers),
+KVCache::KVCache(const ModelConfig& config, int n_seqs, int64_t capacity, int n_layers)
+    : n_layers_(n_layers > 0 ? n_layers : config.num_hidden_layers),
       n_kv_heads_(config.num_key_value_heads),
       head_dim_(config.head_dim),
       capacity_(capacity > 0 ? capacity : config.max_position_embeddings),

@@ -14,7 +14,8 @@ namespace qs {
 class KVCache {
  public:
   // capacity: most tokens one sequence can hold (defaults to the model's context length).
-  KVCache(const ModelConfig& config, int n_seqs, int64_t capacity = 0);
+  // n_layers: layers to hold (default all; calibration runs one layer at a time with 1).
+  KVCache(const ModelConfig& config, int n_seqs, int64_t capacity = 0, int n_layers = 0);
 
   int n_seqs() const { return static_cast<int>(seqs_.size()); }
   int64_t capacity() const { return capacity_; }

@@ -162,112 +162,170 @@ void Model::forward(std::span<const SeqInput> inputs, KVCache& cache, ForwardOut
   flush();
 }
 
+LayerView DecoderLayer::view() const {
+  LayerView w;
+  w.attn_norm = attn_norm.data();
+  w.ffn_norm = ffn_norm.data();
+  w.q_norm = q_norm.empty() ? nullptr : q_norm.data();
+  w.k_norm = k_norm.empty() ? nullptr : k_norm.data();
+  w.q = q.get(), w.k = k.get(), w.v = v.get(), w.o = o.get();
+  w.gate = gate.get(), w.up = up.get(), w.down = down.get();
+  return w;
+}
+
+void Model::prepare_pass(PassState& st) const {
+  const ModelConfig& c = config_;
+  const int64_t R = st.rows, H = c.hidden_size, half = c.head_dim / 2;
+  st.x.resize(R * H);
+  st.xn.resize(R * H);
+  st.q.resize(R * c.q_dim());
+  st.k.resize(R * c.kv_dim());
+  st.v.resize(R * c.kv_dim());
+  st.att.resize(R * c.q_dim());
+  st.tmp.resize(R * H);
+  st.gate.resize(R * c.intermediate_size);
+  st.up.resize(R * c.intermediate_size);
+  st.cos.resize(R * half);
+  st.sin.resize(R * half);
+  // Rotary tables in f32, as transformers computes them: angle = position * inv_freq.
+  int64_t r = 0;
+  for (const auto& seg : st.segments)
+    for (int64_t t = 0; t < seg.rows; ++t, ++r) {
+      const float pos = static_cast<float>(seg.pos0 + t);
+      for (int64_t i = 0; i < half; ++i) {
+        const float angle = pos * inv_freq_[i];
+        st.cos[r * half + i] = std::cos(angle);
+        st.sin[r * half + i] = std::sin(angle);
+      }
+    }
+}
+
+void Model::embed(std::span<const int32_t> tokens, float* x) const {
+  const int64_t H = config_.hidden_size;
+  const size_t esz = dtype_size(weights_.embed.dtype);
+  for (size_t r = 0; r < tokens.size(); ++r) {
+    const void* row = static_cast<const char*>(weights_.embed.data) + static_cast<size_t>(tokens[r]) * H * esz;
+    float* dst = x + r * H;
+    if (weights_.embed.dtype == DType::F32) std::memcpy(dst, row, H * 4);
+    else if (weights_.embed.dtype == DType::BF16) kernels::bf16_to_f32(static_cast<const uint16_t*>(row), dst, H);
+    else kernels::f16_to_f32(static_cast<const uint16_t*>(row), dst, H);
+  }
+}
+
+void Model::rms_norm_rows(const float* x, const float* weight, float* out, int64_t rows, ThreadPool& pool) const {
+  const int64_t H = config_.hidden_size;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  auto fn = [&](int64_t r0, int64_t r1) { kernels::rmsnorm(x + r0 * H, weight, out + r0 * H, r1 - r0, H, eps); };
+  if (rows >= 4) pool.parallel_for(rows, fn);
+  else fn(0, rows);
+}
+
+namespace {
+// Runs fn over row ranges, in parallel when there are enough rows to pay for it.
+template <class Fn>
+void rows_parallel(ThreadPool& pool, int64_t rows, Fn&& fn) {
+  if (rows >= 4) pool.parallel_for(rows, fn);
+  else fn(int64_t{0}, rows);
+}
+}  // namespace
+
+void Model::attention_block(int l, const LayerView& w, PassState& st, KVCache& cache, int cache_layer,
+                            ThreadPool& pool, const LinearTap* tap) const {
+  const ModelConfig& c = config_;
+  const int64_t R = st.rows, QD = c.q_dim(), KD = c.kv_dim();
+  const int hd = c.head_dim, half = hd / 2;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  if (tap) (*tap)(l, LinearSlot::QKV, st.xn.data(), R);
+  w.q->forward(st.xn.data(), R, st.q.data(), pool);
+  w.k->forward(st.xn.data(), R, st.k.data(), pool);
+  w.v->forward(st.xn.data(), R, st.v.data(), pool);
+  rows_parallel(pool, R, [&](int64_t r0, int64_t r1) {
+    if (w.q_norm) {
+      kernels::rmsnorm(st.q.data() + r0 * QD, w.q_norm, st.q.data() + r0 * QD, (r1 - r0) * c.num_attention_heads, hd, eps);
+      kernels::rmsnorm(st.k.data() + r0 * KD, w.k_norm, st.k.data() + r0 * KD, (r1 - r0) * c.num_key_value_heads, hd, eps);
+    }
+    kernels::rope(st.q.data() + r0 * QD, r1 - r0, c.num_attention_heads, hd, st.cos.data() + r0 * half,
+                  st.sin.data() + r0 * half, c.rope_style);
+    kernels::rope(st.k.data() + r0 * KD, r1 - r0, c.num_key_value_heads, hd, st.cos.data() + r0 * half,
+                  st.sin.data() + r0 * half, c.rope_style);
+  });
+  // Append keys and values to each sequence's cache, then attend.
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t hs = cache.head_stride();
+  int64_t r = 0;
+  for (const auto& seg : st.segments) {
+    float* kc = cache.keys(cache_layer, seg.seq);
+    float* vc = cache.values(cache_layer, seg.seq);
+    for (int64_t t = 0; t < seg.rows; ++t)
+      for (int g = 0; g < c.num_key_value_heads; ++g) {
+        std::memcpy(kc + g * hs + (seg.pos0 + t) * hd, st.k.data() + (r + t) * KD + g * hd, hd * 4);
+        std::memcpy(vc + g * hs + (seg.pos0 + t) * hd, st.v.data() + (r + t) * KD + g * hd, hd * 4);
+      }
+    kernels::AttentionArgs a;
+    a.q = st.q.data() + r * QD;
+    a.n_new = seg.rows;
+    a.pos0 = seg.pos0;
+    a.k = kc;
+    a.v = vc;
+    a.kv_stride = hs;
+    a.n_heads = c.num_attention_heads;
+    a.n_kv_heads = c.num_key_value_heads;
+    a.head_dim = hd;
+    a.scale = scale;
+    a.out = st.att.data() + r * QD;
+    kernels::attention(a, pool);
+    r += seg.rows;
+  }
+  if (tap) (*tap)(l, LinearSlot::O, st.att.data(), R);
+  w.o->forward(st.att.data(), R, st.tmp.data(), pool);
+}
+
+void Model::mlp_block(int l, const LayerView& w, PassState& st, ThreadPool& pool, const LinearTap* tap) const {
+  const int64_t R = st.rows, I = config_.intermediate_size;
+  if (tap) (*tap)(l, LinearSlot::GateUp, st.xn.data(), R);
+  w.gate->forward(st.xn.data(), R, st.gate.data(), pool);
+  w.up->forward(st.xn.data(), R, st.up.data(), pool);
+  rows_parallel(pool, R, [&](int64_t r0, int64_t r1) {
+    kernels::silu_mul(st.gate.data() + r0 * I, st.up.data() + r0 * I, st.gate.data() + r0 * I, (r1 - r0) * I);
+  });
+  if (tap) (*tap)(l, LinearSlot::Down, st.gate.data(), R);
+  w.down->forward(st.gate.data(), R, st.tmp.data(), pool);
+}
+
+void Model::run_layer(int l, const LayerView& w, PassState& st, KVCache& cache, int cache_layer, ThreadPool& pool,
+                      const LinearTap* tap) const {
+  const int64_t R = st.rows, H = config_.hidden_size;
+  rms_norm_rows(st.x.data(), w.attn_norm, st.xn.data(), R, pool);
+  attention_block(l, w, st, cache, cache_layer, pool, tap);
+  rows_parallel(pool, R, [&](int64_t r0, int64_t r1) {
+    kernels::add_inplace(st.x.data() + r0 * H, st.tmp.data() + r0 * H, (r1 - r0) * H);
+  });
+  rms_norm_rows(st.x.data(), w.ffn_norm, st.xn.data(), R, pool);
+  mlp_block(l, w, st, pool, tap);
+  rows_parallel(pool, R, [&](int64_t r0, int64_t r1) {
+    kernels::add_inplace(st.x.data() + r0 * H, st.tmp.data() + r0 * H, (r1 - r0) * H);
+  });
+}
+
 void Model::run_pass(std::span<const Piece> pieces, std::span<const SeqInput> inputs, KVCache& cache,
                      ForwardOutput& out, std::vector<int64_t>& cursor, const ForwardOptions& options,
                      ThreadPool& pool) const {
   const ModelConfig& c = config_;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
-  const int hd = c.head_dim, half = hd / 2;
-  int64_t R = 0;
-  for (const auto& p : pieces) R += p.end - p.begin;
-
-  // Per-row position, and the rotary tables for those positions (f32 as transformers computes them).
-  std::vector<float> x(R * H), xn(R * H), q(R * QD), k(R * KD), v(R * KD), att(R * QD), tmp(R * H);
-  std::vector<float> gate(R * I), up(R * I), cos_t(R * half), sin_t(R * half);
-  std::vector<int64_t> pos0(pieces.size());
-  {
-    int64_t r = 0;
-    for (size_t pi = 0; pi < pieces.size(); ++pi) {
-      const Piece& p = pieces[pi];
-      pos0[pi] = cache.length(p.seq);
-      for (int64_t t = p.begin; t < p.end; ++t, ++r) {
-        const float pos = static_cast<float>(pos0[pi] + (t - p.begin));
-        for (int i = 0; i < half; ++i) {
-          const float angle = pos * inv_freq_[i];
-          cos_t[r * half + i] = std::cos(angle);
-          sin_t[r * half + i] = std::sin(angle);
-        }
-        // Embedding row in f32.
-        const int32_t tok = inputs[p.input].tokens[t];
-        const size_t esz = dtype_size(weights_.embed.dtype);
-        const void* row = static_cast<const char*>(weights_.embed.data) + static_cast<size_t>(tok) * H * esz;
-        float* dst = x.data() + r * H;
-        if (weights_.embed.dtype == DType::F32) std::memcpy(dst, row, H * 4);
-        else if (weights_.embed.dtype == DType::BF16) kernels::bf16_to_f32(static_cast<const uint16_t*>(row), dst, H);
-        else kernels::f16_to_f32(static_cast<const uint16_t*>(row), dst, H);
-      }
-    }
+  const int64_t H = c.hidden_size;
+  PassState& st = scratch_;
+  st.segments.clear();
+  st.rows = 0;
+  std::vector<int32_t> tokens;
+  for (const auto& p : pieces) {
+    st.segments.push_back({p.seq, p.end - p.begin, cache.length(p.seq)});
+    st.rows += p.end - p.begin;
+    const auto& t = inputs[p.input].tokens;
+    tokens.insert(tokens.end(), t.begin() + p.begin, t.begin() + p.end);
   }
-  const float eps = static_cast<float>(c.rms_norm_eps);
-  auto rows_parallel = [&](int64_t n_rows, auto&& fn) {
-    if (n_rows >= 4) pool.parallel_for(n_rows, fn);
-    else fn(int64_t{0}, n_rows);
-  };
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-
-  for (int l = 0; l < c.num_hidden_layers; ++l) {
-    const DecoderLayer& L = weights_.layers[l];
-    rows_parallel(R, [&](int64_t r0, int64_t r1) {
-      kernels::rmsnorm(x.data() + r0 * H, L.attn_norm.data(), xn.data() + r0 * H, r1 - r0, H, eps);
-    });
-    L.q->forward(xn.data(), R, q.data(), pool);
-    L.k->forward(xn.data(), R, k.data(), pool);
-    L.v->forward(xn.data(), R, v.data(), pool);
-    rows_parallel(R, [&](int64_t r0, int64_t r1) {
-      if (c.qk_norm) {
-        kernels::rmsnorm(q.data() + r0 * QD, L.q_norm.data(), q.data() + r0 * QD, (r1 - r0) * c.num_attention_heads, hd, eps);
-        kernels::rmsnorm(k.data() + r0 * KD, L.k_norm.data(), k.data() + r0 * KD, (r1 - r0) * c.num_key_value_heads, hd, eps);
-      }
-      kernels::rope(q.data() + r0 * QD, r1 - r0, c.num_attention_heads, hd, cos_t.data() + r0 * half,
-                    sin_t.data() + r0 * half, c.rope_style);
-      kernels::rope(k.data() + r0 * KD, r1 - r0, c.num_key_value_heads, hd, cos_t.data() + r0 * half,
-                    sin_t.data() + r0 * half, c.rope_style);
-    });
-    // Append keys and values to each sequence's cache, then attend.
-    int64_t r = 0;
-    for (size_t pi = 0; pi < pieces.size(); ++pi) {
-      const Piece& p = pieces[pi];
-      const int64_t n = p.end - p.begin;
-      float* kc = cache.keys(l, p.seq);
-      float* vc = cache.values(l, p.seq);
-      const int64_t hs = cache.head_stride();
-      for (int64_t t = 0; t < n; ++t) {
-        for (int g = 0; g < c.num_key_value_heads; ++g) {
-          std::memcpy(kc + g * hs + (pos0[pi] + t) * hd, k.data() + (r + t) * KD + g * hd, hd * 4);
-          std::memcpy(vc + g * hs + (pos0[pi] + t) * hd, v.data() + (r + t) * KD + g * hd, hd * 4);
-        }
-      }
-      kernels::AttentionArgs a;
-      a.q = q.data() + r * QD;
-      a.n_new = n;
-      a.pos0 = pos0[pi];
-      a.k = kc;
-      a.v = vc;
-      a.kv_stride = hs;
-      a.n_heads = c.num_attention_heads;
-      a.n_kv_heads = c.num_key_value_heads;
-      a.head_dim = hd;
-      a.scale = scale;
-      a.out = att.data() + r * QD;
-      kernels::attention(a, pool);
-      r += n;
-    }
-    L.o->forward(att.data(), R, tmp.data(), pool);
-    rows_parallel(R, [&](int64_t r0, int64_t r1) {
-      kernels::add_inplace(x.data() + r0 * H, tmp.data() + r0 * H, (r1 - r0) * H);
-      kernels::rmsnorm(x.data() + r0 * H, L.ffn_norm.data(), xn.data() + r0 * H, r1 - r0, H, eps);
-    });
-    L.gate->forward(xn.data(), R, gate.data(), pool);
-    L.up->forward(xn.data(), R, up.data(), pool);
-    rows_parallel(R, [&](int64_t r0, int64_t r1) {
-      kernels::silu_mul(gate.data() + r0 * I, up.data() + r0 * I, gate.data() + r0 * I, (r1 - r0) * I);
-    });
-    L.down->forward(gate.data(), R, tmp.data(), pool);
-    rows_parallel(R, [&](int64_t r0, int64_t r1) {
-      kernels::add_inplace(x.data() + r0 * H, tmp.data() + r0 * H, (r1 - r0) * H);
-    });
-  }
-  for (const auto& p : pieces) cache.set_length(p.seq, cache.length(p.seq) + (p.end - p.begin));
+  prepare_pass(st);
+  embed(tokens, st.x.data());
+  for (int l = 0; l < c.num_hidden_layers; ++l) run_layer(l, weights_.layers[l].view(), st, cache, l, pool);
+  for (const auto& seg : st.segments) cache.set_length(seg.seq, cache.length(seg.seq) + seg.rows);
 
   // Gather the rows that produce outputs, final norm, then the output head straight into `out`.
   std::vector<int64_t> src_rows, dst_rows;
@@ -286,11 +344,10 @@ void Model::run_pass(std::span<const Piece> pieces, std::span<const SeqInput> in
   if (src_rows.empty()) return;
   const int64_t O = static_cast<int64_t>(src_rows.size());
   std::vector<float> xo(O * H);
-  for (int64_t i = 0; i < O; ++i)
-    kernels::rmsnorm(x.data() + src_rows[i] * H, weights_.final_norm.data(), xo.data() + i * H, 1, H, eps);
+  for (int64_t i = 0; i < O; ++i) std::memcpy(xo.data() + i * H, st.x.data() + src_rows[i] * H, H * 4);
+  rms_norm_rows(xo.data(), weights_.final_norm.data(), xo.data(), O, pool);
   if (options.hidden)
-    for (int64_t i = 0; i < O; ++i)
-      std::memcpy(out.hidden.data() + dst_rows[i] * H, xo.data() + i * H, H * 4);
+    for (int64_t i = 0; i < O; ++i) std::memcpy(out.hidden.data() + dst_rows[i] * H, xo.data() + i * H, H * 4);
   if (!options.logits) return;
   // Output rows of one pass are consecutive in `out` (inputs are processed in order).
   bool contiguous = true;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,12 +19,39 @@
 
 namespace qs {
 
+// A decoder layer's weights seen through plain pointers, so a caller (e.g. AWQ's search) can
+// run the layer with some of them replaced.
+struct LayerView {
+  const float *attn_norm = nullptr, *ffn_norm = nullptr, *q_norm = nullptr, *k_norm = nullptr;
+  const Linear *q = nullptr, *k = nullptr, *v = nullptr, *o = nullptr, *gate = nullptr, *up = nullptr,
+               *down = nullptr;
+};
+
 struct DecoderLayer {
   std::vector<float> attn_norm, ffn_norm;  // [hidden]
   std::vector<float> q_norm, k_norm;       // [head_dim], Qwen3 only
   std::unique_ptr<Linear> q, k, v, o, gate, up, down;
   // The layer's linear layers in execution order, with their short role names.
   std::vector<std::pair<const char*, std::unique_ptr<Linear>*>> linears();
+  LayerView view() const;
+};
+
+// Which linear layer an input belongs to. q/k/v read the same input, and so do gate/up.
+enum class LinearSlot { QKV, O, GateUp, Down };
+// Called with the input rows of each linear (group) of layer `layer` before it runs.
+using LinearTap = std::function<void(int layer, LinearSlot slot, const float* input, int64_t rows)>;
+
+// Activations of one pass: rows of several sequences, each a run of consecutive rows.
+struct PassState {
+  struct Segment {
+    int seq;             // KV cache slot
+    int64_t rows;        // consecutive rows of this sequence
+    int64_t pos0;        // position of its first row
+  };
+  std::vector<Segment> segments;
+  int64_t rows = 0;
+  std::vector<float> x;               // [rows, hidden] residual stream
+  std::vector<float> xn, q, k, v, att, tmp, gate, up, cos, sin;  // scratch
 };
 
 struct ModelWeights {
@@ -78,6 +106,22 @@ class Model {
   void forward(std::span<const SeqInput> inputs, KVCache& cache, ForwardOutput& out,
                const ForwardOptions& options = {}, ThreadPool* pool = nullptr) const;
 
+  // Layer-by-layer execution (calibration, quantization algorithms). The caller sets
+  // st.segments and st.rows; prepare_pass sizes the buffers and fills the rotary tables.
+  void prepare_pass(PassState& st) const;
+  // Embedding rows of `tokens` into st.x (rows in order).
+  void embed(std::span<const int32_t> tokens, float* x) const;
+  // Runs layer `l` (weights `w`, usually weights().layers[l].view()) on st.x in place. Keys and
+  // values go to layer `cache_layer` of `cache` at each segment's positions.
+  void run_layer(int l, const LayerView& w, PassState& st, KVCache& cache, int cache_layer, ThreadPool& pool,
+                 const LinearTap* tap = nullptr) const;
+  // The attention block's output (o_proj, before the residual) for normalized inputs st.xn,
+  // into st.tmp; and the MLP block's output for st.xn, into st.tmp.
+  void attention_block(int l, const LayerView& w, PassState& st, KVCache& cache, int cache_layer, ThreadPool& pool,
+                       const LinearTap* tap = nullptr) const;
+  void mlp_block(int l, const LayerView& w, PassState& st, ThreadPool& pool, const LinearTap* tap = nullptr) const;
+  void rms_norm_rows(const float* x, const float* weight, float* out, int64_t rows, ThreadPool& pool) const;
+
  private:
   struct Piece {
     int input;
@@ -95,6 +139,7 @@ class Model {
   std::string source_;
   std::vector<float> inv_freq_;
   int64_t max_batch_tokens_ = 512;
+  mutable PassState scratch_;  // reused between passes (forward is not reentrant)
 };
 
 // Builds a Model from tensors under Hugging Face Llama names. Tensors in F32/F16/BF16 are used in
