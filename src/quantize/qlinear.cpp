@@ -116,7 +116,7 @@ class IntLinear final : public QuantLinear {
     formats::dequantize_int(q_, w);
     return w;
   }
-  const IntMatrix& matrix() const { return q_; }
+  QuantStorage storage() const override { return {.int_matrix = &q_}; }
 
  private:
   bool int8_activations() const {
@@ -162,7 +162,7 @@ class Fp8Linear final : public QuantLinear {
     return w;
   }
   float static_activation_scale() const override { return static_scale_; }
-  const formats::Fp8Matrix& matrix() const { return q_; }
+  QuantStorage storage() const override { return {.fp8 = &q_, .static_activation_scale = static_scale_}; }
 
  private:
   formats::Fp8Matrix q_;
@@ -225,7 +225,7 @@ class Bnb4Linear final : public Lut4Linear {
     formats::dequantize_bnb4(q_, w);
     return w;
   }
-  const formats::Bnb4Matrix& matrix() const { return q_; }
+  QuantStorage storage() const override { return {.bnb4 = &q_}; }
 
  private:
   formats::Bnb4Matrix q_;
@@ -253,7 +253,7 @@ class MxFp4Linear final : public Lut4Linear {
     formats::dequantize_mxfp4(q_, w);
     return w;
   }
-  const formats::MxFp4Matrix& matrix() const { return q_; }
+  QuantStorage storage() const override { return {.mxfp4 = &q_}; }
 
  private:
   formats::MxFp4Matrix q_;
@@ -276,7 +276,7 @@ class NvFp4Linear final : public Lut4Linear {
     formats::dequantize_nvfp4(q_, w);
     return w;
   }
-  const formats::NvFp4Matrix& matrix() const { return q_; }
+  QuantStorage storage() const override { return {.nvfp4 = &q_}; }
 
  private:
   formats::NvFp4Matrix q_;
@@ -317,7 +317,7 @@ class GgufLinear final : public QuantLinear {
     }
     return w;
   }
-  const std::vector<uint8_t>& blocks() const { return blocks_; }
+  QuantStorage storage() const override { return {.gguf_blocks = &blocks_}; }
 
  private:
   bool q4() const { return scheme().weight == WeightFormat::Q4_0; }

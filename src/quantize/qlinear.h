@@ -20,6 +20,17 @@
 
 namespace qs::quant {
 
+// The canonical quantized pieces of a layer (exactly one pointer is set), for file writers.
+struct QuantStorage {
+  const formats::IntMatrix* int_matrix = nullptr;
+  const formats::Fp8Matrix* fp8 = nullptr;
+  const formats::Bnb4Matrix* bnb4 = nullptr;
+  const formats::MxFp4Matrix* mxfp4 = nullptr;
+  const formats::NvFp4Matrix* nvfp4 = nullptr;
+  const std::vector<uint8_t>* gguf_blocks = nullptr;  // ggml block_q8_0 / block_q4_0 rows
+  float static_activation_scale = 0;                  // w8a8-fp8-static
+};
+
 class QuantLinear : public Linear {
  public:
   QuantLinear(std::string name, int64_t out, int64_t in, Scheme scheme)
@@ -34,6 +45,7 @@ class QuantLinear : public Linear {
   virtual void fake_quant_activations(const float* x, int64_t M, float* out) const;
   // Calibrated per-tensor activation scale of static schemes (0 when dynamic or none).
   virtual float static_activation_scale() const { return 0; }
+  virtual QuantStorage storage() const = 0;
 
  private:
   Scheme scheme_;
