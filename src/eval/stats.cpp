@@ -120,6 +120,18 @@ MeanWithCI mean_with_ci(std::span<const double> x, const BootstrapOptions& opts)
   return r;
 }
 
+ConfidenceInterval bootstrap_ci(size_t n, const std::function<double(std::span<const uint32_t>)>& statistic,
+                                const BootstrapOptions& opts) {
+  require(n > 0 && n <= std::numeric_limits<uint32_t>::max(), "bootstrap: number of examples ", n,
+          " out of range");
+  auto values = bootstrap_sorted(opts, [&](Rng& rng) {
+    std::vector<uint32_t> idx(n);
+    for (auto& i : idx) i = static_cast<uint32_t>(index_below(rng, n));
+    return statistic(idx);
+  });
+  return percentile_ci(values, opts.confidence);
+}
+
 McNemarResult mcnemar_exact(int64_t flips_to_wrong, int64_t flips_to_right) {
   require(flips_to_wrong >= 0 && flips_to_right >= 0, "McNemar: counts must be non-negative, got ",
           flips_to_wrong, " and ", flips_to_right);

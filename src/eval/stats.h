@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -63,6 +64,11 @@ struct MeanWithCI {
 };
 // Mean of per-example values with its lm-eval stderr and a percentile-bootstrap CI.
 MeanWithCI mean_with_ci(std::span<const double> x, const BootstrapOptions& opts = {});
+
+// Percentile-bootstrap CI of any statistic of n examples: `statistic` receives the n resampled
+// example indices of one replicate (called concurrently from several threads).
+ConfidenceInterval bootstrap_ci(size_t n, const std::function<double(std::span<const uint32_t>)>& statistic,
+                                const BootstrapOptions& opts = {});
 
 struct McNemarResult {
   int64_t flips_to_wrong = 0;  // b: baseline right, model wrong
