@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <limits>
 #include <numeric>
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/thread_pool.h"
 #include "eval/stats.h"
 
 namespace qs::eval {
@@ -105,30 +109,76 @@ CompactBaseline::CompactBaseline(int32_t n_vocab, int k)
   require(k >= 1, "compact baseline: k must be >= 1, got ", k);
 }
 
-void CompactBaseline::append(std::span<const float> logits, int32_t next_token) {
-  require(n_vocab_ > 0, "compact baseline: not initialised with a vocabulary size");
-  require(logits.size() == static_cast<size_t>(n_vocab_), "compact baseline: got ", logits.size(),
-          " logits, expected n_vocab = ", n_vocab_);
-  require(next_token >= 0 && next_token < n_vocab_, "compact baseline: next token ", next_token,
-          " is outside the vocabulary [0, ", n_vocab_, ")");
-  Normalizer norm = normalize(logits, nullptr, "baseline");
+namespace {
 
+struct TopKRecord {
+  std::vector<int32_t> ids;
+  std::vector<double> logprobs;
+  double tail_logprob = 0, next_logprob = 0;
+};
+
+TopKRecord summarize_row(std::span<const float> logits, int32_t next_token, int32_t n_vocab, int k) {
+  require(n_vocab > 0, "compact baseline: not initialised with a vocabulary size");
+  require(logits.size() == static_cast<size_t>(n_vocab), "compact baseline: got ", logits.size(),
+          " logits, expected n_vocab = ", n_vocab);
+  require(next_token >= 0 && next_token < n_vocab, "compact baseline: next token ", next_token,
+          " is outside the vocabulary [0, ", n_vocab, ")");
+  Normalizer norm = normalize(logits, nullptr, "baseline");
   std::vector<int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
   auto by_prob = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-  std::partial_sort(order.begin(), order.begin() + k_, order.end(), by_prob);
-
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), by_prob);
+  TopKRecord r;
   std::vector<uint8_t> marked(logits.size(), 0);
-  for (int j = 0; j < k_; ++j) {
+  for (int j = 0; j < k; ++j) {
     int32_t id = order[j];
     marked[id] = 1;
-    ids_.push_back(id);
-    logprobs_.push_back(static_cast<double>(logits[id]) - norm.log_norm);
+    r.ids.push_back(id);
+    r.logprobs.push_back(static_cast<double>(logits[id]) - norm.log_norm);
   }
   double tail = tail_sum(logits, norm.max, marked);
-  tail_logprob_.push_back(tail > 0 ? std::log(tail) - std::log(norm.sum) : -kInf);
+  r.tail_logprob = tail > 0 ? std::log(tail) - std::log(norm.sum) : -kInf;
+  r.next_logprob = static_cast<double>(logits[next_token]) - norm.log_norm;
+  return r;
+}
+
+}  // namespace
+
+void CompactBaseline::push(int32_t next_token, double next_logprob, double tail_logprob,
+                           std::span<const int32_t> ids, std::span<const double> logprobs) {
+  ids_.insert(ids_.end(), ids.begin(), ids.end());
+  logprobs_.insert(logprobs_.end(), logprobs.begin(), logprobs.end());
+  tail_logprob_.push_back(tail_logprob);
   next_token_.push_back(next_token);
-  next_logprob_.push_back(static_cast<double>(logits[next_token]) - norm.log_norm);
+  next_logprob_.push_back(next_logprob);
+}
+
+void CompactBaseline::append(std::span<const float> logits, int32_t next_token) {
+  TopKRecord r = summarize_row(logits, next_token, n_vocab_, k_);
+  push(next_token, r.next_logprob, r.tail_logprob, r.ids, r.logprobs);
+}
+
+void CompactBaseline::append_rows(std::span<const float> logits, std::span<const int32_t> next_tokens) {
+  const size_t n = next_tokens.size(), v = static_cast<size_t>(n_vocab_);
+  require(n_vocab_ > 0 && logits.size() == n * v, "compact baseline: expected ", n, " rows of ", n_vocab_,
+          " logits, got ", logits.size(), " values");
+  std::vector<TopKRecord> records(n);
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  default_pool().parallel_for(static_cast<int64_t>(n), [&](int64_t begin, int64_t end) {
+    try {
+      for (int64_t i = begin; i < end; ++i)
+        records[i] = summarize_row(logits.subspan(i * v, v), next_tokens[i], n_vocab_, k_);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
+  for (size_t i = 0; i < n; ++i) {
+    const TopKRecord& r = records[i];
+    push(next_tokens[i], r.next_logprob, r.tail_logprob, r.ids, r.logprobs);
+  }
 }
 
 std::string CompactBaseline::serialize() const {
@@ -160,8 +210,10 @@ CompactBaseline CompactBaseline::parse(std::string_view bytes, const std::string
           ": compact KLD baseline: bad magic (expected \"QSKLDB01\" at byte 0)");
   const char* p = bytes.data() + 8;
   uint32_t version = get<uint32_t>(p), n_vocab = get<uint32_t>(p + 4), k = get<uint32_t>(p + 8);
+  uint32_t reserved = get<uint32_t>(p + 12);
   uint64_t n_tokens = get<uint64_t>(p + 16);
   require(version == kVersion, src, ": compact KLD baseline: field 'version' is ", version, ", expected ", kVersion);
+  require(reserved == 0, src, ": compact KLD baseline: field 'reserved' at byte 20 is ", reserved, ", expected 0");
   require(n_vocab >= 1 && n_vocab <= static_cast<uint32_t>(std::numeric_limits<int32_t>::max()), src,
           ": compact KLD baseline: field 'n_vocab' is ", n_vocab, ", expected 1 .. 2^31-1");
   require(k >= 1 && k <= n_vocab, src, ": compact KLD baseline: field 'k' is ", k, ", expected 1 .. n_vocab (",
@@ -177,7 +229,8 @@ CompactBaseline CompactBaseline::parse(std::string_view bytes, const std::string
   b.tail_logprob_.reserve(n_tokens);
   b.ids_.reserve(n_tokens * k);
   b.logprobs_.reserve(n_tokens * k);
-  std::vector<int32_t> sorted_ids(k);
+  // Sized only when records exist: then the file size bounds k (an empty body does not).
+  std::vector<int32_t> sorted_ids(n_tokens > 0 ? k : 0);
   constexpr double kSlack = 1e-9;  // rounding room for log-probs and the total mass
   p = bytes.data() + kHeaderBytes;
   for (uint64_t t = 0; t < n_tokens; ++t, p += record) {
@@ -244,31 +297,41 @@ void KldAccumulator::add_token(double kld, double nll, double nll_base, bool sam
   dp_values_.push_back(dp);
 }
 
-void KldAccumulator::add(std::span<const float> base_logits, std::span<const float> model_logits,
-                         int32_t next_token) {
+namespace {
+
+// What one scored position contributes.
+struct TokenValues {
+  double kld = 0, nll = 0, nll_base = 0, tail_mass = 0;
+  bool same_top = false;
+};
+
+TokenValues exact_token(std::span<const float> base_logits, std::span<const float> model_logits, int32_t next_token,
+                        std::vector<double>& scratch) {
   require(base_logits.size() == model_logits.size(), "KL divergence: baseline has ", base_logits.size(),
           " logits but the model has ", model_logits.size());
   require(next_token >= 0 && static_cast<size_t>(next_token) < base_logits.size(), "KL divergence: next token ",
           next_token, " is outside the vocabulary [0, ", base_logits.size(), ")");
-  scratch_.resize(base_logits.size());
-  Normalizer nb = normalize(base_logits, scratch_.data(), "baseline");
+  scratch.resize(base_logits.size());
+  Normalizer nb = normalize(base_logits, scratch.data(), "baseline");
   Normalizer nm = normalize(model_logits, nullptr, "model");
   // log p_i - log q_i = (b_i - m_i) - (log_norm_b - log_norm_m); tokens with p_i = 0 add nothing.
   const double shift = nb.log_norm - nm.log_norm;
-  const double inv_sum = 1.0 / nb.sum;
   double kld = 0;
   for (size_t i = 0; i < base_logits.size(); ++i) {
-    double e = scratch_[i];
+    double e = scratch[i];
     if (e == 0) continue;
     kld += e * ((static_cast<double>(base_logits[i]) - static_cast<double>(model_logits[i])) - shift);
   }
-  kld *= inv_sum;
-  double nll = nm.log_norm - model_logits[next_token];
-  double nll_base = nb.log_norm - base_logits[next_token];
-  add_token(kld, nll, nll_base, nb.argmax == nm.argmax);
+  TokenValues v;
+  v.kld = kld / nb.sum;
+  v.nll = nm.log_norm - model_logits[next_token];
+  v.nll_base = nb.log_norm - base_logits[next_token];
+  v.same_top = nb.argmax == nm.argmax;
+  return v;
 }
 
-void KldAccumulator::add(const CompactBaseline& base, size_t t, std::span<const float> model_logits) {
+TokenValues compact_token(const CompactBaseline& base, size_t t, std::span<const float> model_logits,
+                          std::vector<uint8_t>& in_top) {
   require(t < base.size(), "KL divergence: compact baseline has ", base.size(), " tokens, asked for token ", t);
   require(model_logits.size() == static_cast<size_t>(base.n_vocab()), "KL divergence: the model has ",
           model_logits.size(), " logits but the compact baseline was made with n_vocab = ", base.n_vocab());
@@ -276,27 +339,97 @@ void KldAccumulator::add(const CompactBaseline& base, size_t t, std::span<const 
   auto ids = base.ids(t);
   auto lps = base.logprobs(t);
   double head = 0;
-  in_top_.assign(model_logits.size(), 0);
+  in_top.assign(model_logits.size(), 0);
   for (size_t j = 0; j < ids.size(); ++j) {
-    in_top_[ids[j]] = 1;
+    in_top[ids[j]] = 1;
     double p = std::exp(lps[j]);
     if (p == 0) continue;
     head += p * (lps[j] - (static_cast<double>(model_logits[ids[j]]) - nm.log_norm));
   }
-  double tail_term = 0;
+  TokenValues v;
   double base_tail_lp = base.tail_logprob(t);
-  double base_tail = std::exp(base_tail_lp);
-  if (base_tail > 0) {
-    double model_tail = tail_sum(model_logits, nm.max, in_top_);
+  v.tail_mass = std::exp(base_tail_lp);
+  double tail_term = 0;
+  if (v.tail_mass > 0) {
+    double model_tail = tail_sum(model_logits, nm.max, in_top);
     double model_tail_lp = model_tail > 0 ? std::log(model_tail) - std::log(nm.sum) : -kInf;
-    tail_term = base_tail * (base_tail_lp - model_tail_lp);
+    tail_term = v.tail_mass * (base_tail_lp - model_tail_lp);
   }
-  double nll = nm.log_norm - model_logits[base.next_token(t)];
-  double nll_base = -base.next_logprob(t);
-  add_token(head + tail_term, nll, nll_base, static_cast<size_t>(ids[0]) == nm.argmax);
+  v.kld = head + tail_term;
+  v.nll = nm.log_norm - model_logits[base.next_token(t)];
+  v.nll_base = -base.next_logprob(t);
+  v.same_top = static_cast<size_t>(ids[0]) == nm.argmax;
+  return v;
+}
+
+// Computes rows in parallel into `out` (per-thread scratch); callers then accumulate in order,
+// so results do not depend on the thread count.
+template <class Compute>
+std::vector<TokenValues> compute_rows(size_t n, Compute&& compute) {
+  std::vector<TokenValues> out(n);
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  default_pool().parallel_for(static_cast<int64_t>(n), [&](int64_t begin, int64_t end) {
+    try {
+      std::vector<double> scratch;
+      std::vector<uint8_t> marks;
+      for (int64_t i = begin; i < end; ++i) out[i] = compute(static_cast<size_t>(i), scratch, marks);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
+  return out;
+}
+
+}  // namespace
+
+void KldAccumulator::add(std::span<const float> base_logits, std::span<const float> model_logits,
+                         int32_t next_token) {
+  std::vector<double> scratch;
+  TokenValues v = exact_token(base_logits, model_logits, next_token, scratch);
+  add_token(v.kld, v.nll, v.nll_base, v.same_top);
+}
+
+void KldAccumulator::add(const CompactBaseline& base, size_t t, std::span<const float> model_logits) {
+  std::vector<uint8_t> in_top;
+  TokenValues v = compact_token(base, t, model_logits, in_top);
+  add_token(v.kld, v.nll, v.nll_base, v.same_top);
   ++n_compact_;
-  sum_tail_ += base_tail;
-  max_tail_ = std::max(max_tail_, base_tail);
+  sum_tail_ += v.tail_mass;
+  max_tail_ = std::max(max_tail_, v.tail_mass);
+}
+
+void KldAccumulator::add_rows(std::span<const float> base_logits, std::span<const float> model_logits,
+                              size_t n_vocab, std::span<const int32_t> next_tokens) {
+  const size_t n = next_tokens.size();
+  require(n_vocab > 0 && base_logits.size() == n * n_vocab && model_logits.size() == n * n_vocab,
+          "KL divergence: expected ", n, " rows of ", n_vocab, " logits, got ", base_logits.size(), " baseline and ",
+          model_logits.size(), " model values");
+  auto values = compute_rows(n, [&](size_t i, std::vector<double>& scratch, std::vector<uint8_t>&) {
+    return exact_token(base_logits.subspan(i * n_vocab, n_vocab), model_logits.subspan(i * n_vocab, n_vocab),
+                       next_tokens[i], scratch);
+  });
+  for (const auto& v : values) add_token(v.kld, v.nll, v.nll_base, v.same_top);
+}
+
+void KldAccumulator::add_rows(const CompactBaseline& base, size_t first_token, std::span<const float> model_logits) {
+  const size_t n_vocab = static_cast<size_t>(base.n_vocab());
+  require(n_vocab > 0 && model_logits.size() % n_vocab == 0, "KL divergence: ", model_logits.size(),
+          " model logits is not a whole number of rows of n_vocab = ", n_vocab);
+  const size_t n = model_logits.size() / n_vocab;
+  require(first_token + n <= base.size(), "KL divergence: rows ", first_token, "..", first_token + n,
+          " run past the compact baseline's ", base.size(), " tokens");
+  auto values = compute_rows(n, [&](size_t i, std::vector<double>&, std::vector<uint8_t>& marks) {
+    return compact_token(base, first_token + i, model_logits.subspan(i * n_vocab, n_vocab), marks);
+  });
+  for (const auto& v : values) {
+    add_token(v.kld, v.nll, v.nll_base, v.same_top);
+    ++n_compact_;
+    sum_tail_ += v.tail_mass;
+    max_tail_ = std::max(max_tail_, v.tail_mass);
+  }
 }
 
 void KldAccumulator::merge(const KldAccumulator& o) {
@@ -391,50 +524,56 @@ KldStats KldAccumulator::stats() const {
   return s;
 }
 
+namespace {
+__attribute__((format(printf, 2, 3))) void appendf(std::string& out, const char* fmt, ...) {
+  char line[192];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(line, sizeof line, fmt, args);
+  va_end(args);
+  out += line;
+}
+}  // namespace
+
 std::string llama_style_report(const KldStats& s) {
   std::string out;
-  char line[160];
-  auto emit = [&](const char* fmt, auto... args) {
-    std::snprintf(line, sizeof line, fmt, args...);
-    out += line;
-  };
-  emit("====== Perplexity statistics ======\n");
-  emit("Mean PPL(Q)                   : %10.6lf ± %10.6lf\n", s.ppl_model, s.ppl_model_err);
-  emit("Mean PPL(base)                : %10.6lf ± %10.6lf\n", s.ppl_base, s.ppl_base_err);
-  emit("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2lf%%\n", 100.0 * s.ln_ppl_correlation);
-  emit("Mean ln(PPL(Q)/PPL(base))     : %10.6lf ± %10.6lf\n", s.ln_ppl_ratio, s.ln_ppl_ratio_err);
-  emit("Mean PPL(Q)/PPL(base)         : %10.6lf ± %10.6lf\n", s.ppl_ratio, s.ppl_ratio_err);
-  emit("Mean PPL(Q)-PPL(base)         : %10.6lf ± %10.6lf\n", s.ppl_diff, s.ppl_diff_err);
-  emit("\n====== KL divergence statistics%s ======\n", s.kld_is_lower_bound ? " (lower bounds: top-k baseline)" : "");
-  emit("Mean    KLD: %10.6lf ± %10.6lf\n", s.kld_mean, s.kld_mean_err);
-  emit("Maximum KLD: %10.6f\n", s.kld_max);
-  emit("99.9%%   KLD: %10.6f\n", s.kld_p99_9);
-  emit("99.0%%   KLD: %10.6f\n", s.kld_p99);
-  emit("95.0%%   KLD: %10.6f\n", s.kld_p95);
-  emit("90.0%%   KLD: %10.6f\n", s.kld_p90);
-  emit("Median  KLD: %10.6f\n", s.kld_median);
-  emit("10.0%%   KLD: %10.6f\n", s.kld_p10);
-  emit(" 5.0%%   KLD: %10.6f\n", s.kld_p5);
-  emit(" 1.0%%   KLD: %10.6f\n", s.kld_p1);
-  emit(" 0.1%%   KLD: %10.6f\n", s.kld_p0_1);
-  emit("Minimum KLD: %10.6f\n", s.kld_min);
-  emit("\n====== Token probability statistics ======\n");
-  emit("Mean    Δp: %6.3lf ± %5.3lf %%\n", 100.0 * s.dp_mean, 100.0 * s.dp_mean_err);
-  emit("Maximum Δp: %6.3lf%%\n", 100.0 * s.dp_max);
-  emit("99.9%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p99_9);
-  emit("99.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p99);
-  emit("95.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p95);
-  emit("90.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p90);
-  emit("75.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p75);
-  emit("Median  Δp: %6.3lf%%\n", 100.0 * s.dp_median);
-  emit("25.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p25);
-  emit("10.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p10);
-  emit(" 5.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p5);
-  emit(" 1.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p1);
-  emit(" 0.1%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p0_1);
-  emit("Minimum Δp: %6.3lf%%\n", 100.0 * s.dp_min);
-  emit("RMS Δp    : %6.3lf ± %5.3lf %%\n", 100.0 * s.dp_rms, 100.0 * s.dp_rms_err);
-  emit("Same top p: %6.3lf ± %5.3lf %%\n", s.same_top_pct, s.same_top_pct_err);
+  appendf(out, "====== Perplexity statistics ======\n");
+  appendf(out, "Mean PPL(Q)                   : %10.6lf ± %10.6lf\n", s.ppl_model, s.ppl_model_err);
+  appendf(out, "Mean PPL(base)                : %10.6lf ± %10.6lf\n", s.ppl_base, s.ppl_base_err);
+  appendf(out, "Cor(ln(PPL(Q)), ln(PPL(base))): %6.2lf%%\n", 100.0 * s.ln_ppl_correlation);
+  appendf(out, "Mean ln(PPL(Q)/PPL(base))     : %10.6lf ± %10.6lf\n", s.ln_ppl_ratio, s.ln_ppl_ratio_err);
+  appendf(out, "Mean PPL(Q)/PPL(base)         : %10.6lf ± %10.6lf\n", s.ppl_ratio, s.ppl_ratio_err);
+  appendf(out, "Mean PPL(Q)-PPL(base)         : %10.6lf ± %10.6lf\n", s.ppl_diff, s.ppl_diff_err);
+  appendf(out, "\n====== KL divergence statistics%s ======\n", s.kld_is_lower_bound ? " (lower bounds: top-k baseline)" : "");
+  appendf(out, "Mean    KLD: %10.6lf ± %10.6lf\n", s.kld_mean, s.kld_mean_err);
+  appendf(out, "Maximum KLD: %10.6f\n", s.kld_max);
+  appendf(out, "99.9%%   KLD: %10.6f\n", s.kld_p99_9);
+  appendf(out, "99.0%%   KLD: %10.6f\n", s.kld_p99);
+  appendf(out, "95.0%%   KLD: %10.6f\n", s.kld_p95);
+  appendf(out, "90.0%%   KLD: %10.6f\n", s.kld_p90);
+  appendf(out, "Median  KLD: %10.6f\n", s.kld_median);
+  appendf(out, "10.0%%   KLD: %10.6f\n", s.kld_p10);
+  appendf(out, " 5.0%%   KLD: %10.6f\n", s.kld_p5);
+  appendf(out, " 1.0%%   KLD: %10.6f\n", s.kld_p1);
+  appendf(out, " 0.1%%   KLD: %10.6f\n", s.kld_p0_1);
+  appendf(out, "Minimum KLD: %10.6f\n", s.kld_min);
+  appendf(out, "\n====== Token probability statistics ======\n");
+  appendf(out, "Mean    Δp: %6.3lf ± %5.3lf %%\n", 100.0 * s.dp_mean, 100.0 * s.dp_mean_err);
+  appendf(out, "Maximum Δp: %6.3lf%%\n", 100.0 * s.dp_max);
+  appendf(out, "99.9%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p99_9);
+  appendf(out, "99.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p99);
+  appendf(out, "95.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p95);
+  appendf(out, "90.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p90);
+  appendf(out, "75.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p75);
+  appendf(out, "Median  Δp: %6.3lf%%\n", 100.0 * s.dp_median);
+  appendf(out, "25.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p25);
+  appendf(out, "10.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p10);
+  appendf(out, " 5.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p5);
+  appendf(out, " 1.0%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p1);
+  appendf(out, " 0.1%%   Δp: %6.3lf%%\n", 100.0 * s.dp_p0_1);
+  appendf(out, "Minimum Δp: %6.3lf%%\n", 100.0 * s.dp_min);
+  appendf(out, "RMS Δp    : %6.3lf ± %5.3lf %%\n", 100.0 * s.dp_rms, 100.0 * s.dp_rms_err);
+  appendf(out, "Same top p: %6.3lf ± %5.3lf %%\n", s.same_top_pct, s.same_top_pct_err);
   return out;
 }
 

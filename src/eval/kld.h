@@ -102,6 +102,8 @@ class CompactBaseline {
 
   // Summarises one position from the baseline's full logits.
   void append(std::span<const float> logits, int32_t next_token);
+  // Row-major [n, n_vocab] logits, n = next_tokens.size(), summarised in parallel.
+  void append_rows(std::span<const float> logits, std::span<const int32_t> next_tokens);
 
   int32_t next_token(size_t t) const { return next_token_[t]; }
   double next_logprob(size_t t) const { return next_logprob_[t]; }
@@ -119,6 +121,8 @@ class CompactBaseline {
   static CompactBaseline load(const std::string& path);
 
  private:
+  void push(int32_t next_token, double next_logprob, double tail_logprob, std::span<const int32_t> ids,
+            std::span<const double> logprobs);
   int32_t n_vocab_ = 0;
   int k_ = 0;
   std::vector<int32_t> next_token_;
@@ -135,6 +139,12 @@ class KldAccumulator {
   void add(std::span<const float> base_logits, std::span<const float> model_logits, int32_t next_token);
   // From a compact baseline (token index t) and the model's full logits at the same position.
   void add(const CompactBaseline& base, size_t t, std::span<const float> model_logits);
+  // Many positions at once, computed in parallel on the default thread pool: row-major
+  // [n, n_vocab] logits with n = next_tokens.size(). Same result as adding the rows in order.
+  void add_rows(std::span<const float> base_logits, std::span<const float> model_logits, size_t n_vocab,
+                std::span<const int32_t> next_tokens);
+  // Rows of model logits for compact-baseline tokens first_token, first_token + 1, ...
+  void add_rows(const CompactBaseline& base, size_t first_token, std::span<const float> model_logits);
   void merge(const KldAccumulator& other);
 
   size_t tokens() const { return kld_values_.size(); }
@@ -150,8 +160,6 @@ class KldAccumulator {
   size_t n_compact_ = 0;
   double sum_tail_ = 0, max_tail_ = 0;
   std::vector<double> kld_values_, dp_values_;
-  std::vector<double> scratch_;   // exp(logit - max) of the baseline
-  std::vector<uint8_t> in_top_;   // marks top-k ids while summing the model's tail
 };
 
 }  // namespace qs::eval

@@ -196,6 +196,22 @@ TEST(Kld, AgainstTorchReference) {
   EXPECT_NEAR(m.kld_mean, s.kld_mean, 1e-15);
   EXPECT_EQ(m.kld_p99, s.kld_p99);
   EXPECT_EQ(m.same_top_pct, s.same_top_pct);
+  // The parallel row API gives the same values, in order, as adding token by token.
+  KldAccumulator rows, compact_rows;
+  rows.add_rows(all_base, all_model, V, next);
+  CompactBaseline cb_rows(V, K);
+  cb_rows.append_rows(all_base, next);
+  EXPECT_EQ(cb_rows.serialize(), cb.serialize());
+  compact_rows.add_rows(cb_rows, 0, all_model);
+  ASSERT_EQ(rows.tokens(), exact.tokens());
+  for (int t = 0; t < T; ++t) {
+    EXPECT_EQ(rows.kld_values()[t], exact.kld_values()[t]);
+    EXPECT_EQ(compact_rows.kld_values()[t], compact.kld_values()[t]);
+  }
+  EXPECT_EQ(rows.stats().ppl_ratio_err, s.ppl_ratio_err);
+  EXPECT_EQ(compact_rows.stats().baseline_tail_mass_mean, compact.stats().baseline_tail_mass_mean);
+  EXPECT_THROW(rows.add_rows(all_base, all_model, V + 1, next), Error);
+  EXPECT_THROW(compact_rows.add_rows(cb_rows, 1, all_model), Error);  // runs past the end
   // Compact baseline: exact perplexity-side statistics, lower-bound KLD.
   KldStats c = compact.stats();
   EXPECT_NEAR(c.ppl_base, s.ppl_base, 1e-12 * s.ppl_base);
@@ -312,6 +328,25 @@ TEST(Kld, CompactBaselineRoundTripAndValidation) {
   std::memcpy(&order[32 + 3 * 120 + 24 + 8 * 4 + 8 * 2], &high, 8);  // record 3, logprobs[2]
   expect_error(order, "token record 3: field 'logprobs' [2] is larger than the one before");
   EXPECT_THROW(CompactBaseline::load(dir + "/missing.qskld"), Error);
+}
+
+TEST(Kld, FuzzSeedsParseOrAreRefused) {
+  std::string dir = testing::source_dir() + "/fuzz/corpus/kld_baseline/";
+  CompactBaseline b = CompactBaseline::load(dir + "valid_two_tokens.qskld");
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b.k(), 2);
+  EXPECT_EQ(b.ids(0)[0], 3);
+  // A model with p's head and the tail mass spread evenly matches the bucketed baseline: 0.
+  std::vector<float> logits = {static_cast<float>(std::log(0.05)), static_cast<float>(std::log(0.3)),
+                               static_cast<float>(std::log(0.05)), static_cast<float>(std::log(0.5)),
+                               static_cast<float>(std::log(0.05)), static_cast<float>(std::log(0.05))};
+  KldAccumulator acc;
+  acc.add(b, 0, logits);
+  EXPECT_NEAR(acc.kld_values()[0], 0.0, 1e-7);
+  EXPECT_EQ(CompactBaseline::load(dir + "valid_no_tail.qskld").size(), 1u);
+  EXPECT_EQ(CompactBaseline::load(dir + "empty_body.qskld").size(), 0u);
+  for (const char* bad : {"truncated", "bad_magic", "duplicate_id", "nan_logprob", "huge_count", "nonzero_reserved"})
+    EXPECT_THROW(CompactBaseline::load(dir + bad + ".qskld"), Error) << bad;
 }
 
 TEST(Kld, LlamaStyleReport) {
