@@ -22,10 +22,11 @@
 //   percentiles of the sorted per-token values: value at fraction f is the linear interpolation
 //   at position f*(N-1) (llama.cpp's `percentile` lambda = numpy.percentile's default); median =
 //   mean of the two middle values when N is even; Maximum/Minimum = last/first sorted value.
-// Differences from llama.cpp, all below its printed precision in normal use: llama.cpp evaluates
-// per-token values in float and reads the baseline from its 16-bit quantized log-prob file (steps
-// of (max-min)/65535 over at most 16 nats, tail terms with base log-prob <= -16 dropped), and
-// picks percentile positions in float arithmetic; here everything is exact in double. Where a
+// Differences from llama.cpp: it evaluates per-token values in float and reads the baseline from
+// its 16-bit quantized log-prob file (steps of (max-min)/65535, at most 16/65535 nats; tail
+// terms with base log-prob <= -16 dropped) and picks percentile positions in float arithmetic;
+// here everything is exact in double. Same formulas, so figures agree to the precision of
+// llama.cpp's quantized baseline (a few significant digits), not necessarily to every printed one. Where a
 // variance difference is negative by rounding (identical models) it is clamped to 0 instead of
 // giving NaN. llama.cpp prints nothing with fewer than 100 tokens; `stats()` computes anyway.
 //
