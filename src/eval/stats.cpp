@@ -223,7 +223,7 @@ AggregateScore aggregate_tasks(std::span<const TaskScore> tasks) {
   r.n_tasks = tasks.size();
   double weighted = 0, macro = 0, pooled_ss = 0, se2 = 0;
   for (const auto& t : tasks) {
-    require(t.n > 0, "task aggregation: task ", quoted(t.task), " has no examples");
+    require(t.n > 0, "task aggregation: task ", quote(t.task), " has no examples");
     double n = static_cast<double>(t.n);
     r.n_examples += t.n;
     weighted += t.mean * n;

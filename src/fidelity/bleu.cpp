@@ -141,7 +141,7 @@ BleuStats bleu_stats(std::string_view hypothesis, std::span<const std::string> r
       for (size_t i = 0; i + n <= words.size(); ++i) ++counts[detail::join_ngram(words, i, n, ' ')];
     for (auto& [gram, c] : counts) ref_max[gram] = std::max(ref_max[gram], c);
   }
-  require(!ref_lens.empty(), "BLEU: no non-empty reference for hypothesis ", quoted(hypothesis),
+  require(!ref_lens.empty(), "BLEU: no non-empty reference for hypothesis ", quote(hypothesis),
           " (sacreBLEU refuses empty references)");
 
   std::string tok = tokenize_13a(hypothesis);

@@ -133,7 +133,7 @@ std::vector<int64_t> chrf_stats(std::string_view hypothesis, std::span<const std
       best = std::move(stats);
     }
   }
-  require(best_f >= 0, "chrF: no non-empty reference for hypothesis ", quoted(hypothesis),
+  require(best_f >= 0, "chrF: no non-empty reference for hypothesis ", quote(hypothesis),
           " (sacreBLEU refuses empty references)");
   return best;
 }

@@ -287,7 +287,7 @@ TEST(TextMetrics, AgainstPythonAndNltk) {
   for (size_t i = 0; i < pairs.size(); ++i) {
     const auto& [reference, hypothesis] = pairs[i];
     const json& w = ref["pairs"][i];
-    std::string where = cat("pair ", i, " ", quoted(reference), " / ", quoted(hypothesis));
+    std::string where = cat("pair ", i, " ", quote(reference), " / ", quote(hypothesis));
     auto rt = rouge_tokenize(reference), ht = rouge_tokenize(hypothesis);
     EXPECT_EQ(rt, w["rouge_ref_tokens"].get<std::vector<std::string>>()) << where;
     EXPECT_EQ(ht, w["rouge_hyp_tokens"].get<std::vector<std::string>>()) << where;
@@ -353,7 +353,7 @@ TEST(TextMetrics, RougeAgainstNpmJsRouge) {
   for (size_t i = 0; i < pairs.size(); ++i) {
     if (ref[i].is_null()) continue;
     RougeScores rs = rouge(pairs[i][0], pairs[i][1]);
-    std::string where = cat("pair ", i, " ", quoted(pairs[i][0]), " / ", quoted(pairs[i][1]));
+    std::string where = cat("pair ", i, " ", quote(pairs[i][0]), " / ", quote(pairs[i][1]));
     EXPECT_TRUE(close(rs.rouge1.fmeasure, ref[i][0].get<double>(), 1e-12)) << "ROUGE-1 " << where;
     EXPECT_TRUE(close(rs.rouge2.fmeasure, ref[i][1].get<double>(), 1e-12)) << "ROUGE-2 " << where;
     EXPECT_TRUE(close(rs.rougeL.fmeasure, ref[i][2].get<double>(), 1e-12)) << "ROUGE-L " << where;
