@@ -24,7 +24,17 @@ std::vector<float> load_vector(const TensorStore& store, const std::string& name
 }
 
 std::unique_ptr<Linear> load_linear(const TensorStore& store, const std::string& name, int64_t out, int64_t in,
-                                    bool bias_required) {
+                                    bool bias_required, const LinearFactory& factory) {
+  if (factory) {
+    if (auto lin = factory(name, out, in, store)) {
+      if (lin->out_features() != out || lin->in_features() != in)
+        fail(store.origin(), ": layer ", quote(name), " is [", lin->out_features(), ", ", lin->in_features(),
+             "], expected [", out, ", ", in, "]");
+      if (lin->bias().empty() && (bias_required || store.contains(name + ".bias")))
+        lin->set_bias(load_vector(store, name + ".bias", out));
+      return lin;
+    }
+  }
   const Tensor& w = store.get(name + ".weight");
   if (w.rank() != 2 || w.dim(0) != out || w.dim(1) != in)
     fail(store.origin(), ": tensor ", quote(name + ".weight"), " has shape ", w.shape_str(), ", expected [", out, ", ",
@@ -39,7 +49,8 @@ std::unique_ptr<Linear> load_linear(const TensorStore& store, const std::string&
 
 }  // namespace
 
-std::unique_ptr<Model> build_model(ModelConfig c, TensorStore store, const std::string& source) {
+std::unique_ptr<Model> build_model(ModelConfig c, TensorStore store, const std::string& source,
+                                   const LinearFactory& factory) {
   ModelWeights w;
   const int64_t H = c.hidden_size, I = c.intermediate_size;
   w.embed = store.get("model.embed_tokens.weight");
@@ -51,7 +62,7 @@ std::unique_ptr<Model> build_model(ModelConfig c, TensorStore store, const std::
          ", expected F32, F16 or BF16");
   w.final_norm = load_vector(store, "model.norm.weight", H);
   if (store.contains("lm_head.weight")) {
-    w.lm_head = load_linear(store, "lm_head", c.vocab_size, H, false);
+    w.lm_head = load_linear(store, "lm_head", c.vocab_size, H, false, factory);
   } else if (c.tie_word_embeddings) {
     w.lm_head = make_dense_linear("lm_head", w.embed);
     w.lm_head_is_embed = true;
@@ -64,13 +75,13 @@ std::unique_ptr<Model> build_model(ModelConfig c, TensorStore store, const std::
     d.attn_norm = load_vector(store, p + "input_layernorm.weight", H);
     d.ffn_norm = load_vector(store, p + "post_attention_layernorm.weight", H);
     const bool qkv_bias = c.model_type == "qwen2" || c.attention_bias;
-    d.q = load_linear(store, p + "self_attn.q_proj", c.q_dim(), H, qkv_bias);
-    d.k = load_linear(store, p + "self_attn.k_proj", c.kv_dim(), H, qkv_bias);
-    d.v = load_linear(store, p + "self_attn.v_proj", c.kv_dim(), H, qkv_bias);
-    d.o = load_linear(store, p + "self_attn.o_proj", H, c.q_dim(), c.model_type == "llama" && c.attention_bias);
-    d.gate = load_linear(store, p + "mlp.gate_proj", I, H, false);
-    d.up = load_linear(store, p + "mlp.up_proj", I, H, false);
-    d.down = load_linear(store, p + "mlp.down_proj", H, I, false);
+    d.q = load_linear(store, p + "self_attn.q_proj", c.q_dim(), H, qkv_bias, factory);
+    d.k = load_linear(store, p + "self_attn.k_proj", c.kv_dim(), H, qkv_bias, factory);
+    d.v = load_linear(store, p + "self_attn.v_proj", c.kv_dim(), H, qkv_bias, factory);
+    d.o = load_linear(store, p + "self_attn.o_proj", H, c.q_dim(), c.model_type == "llama" && c.attention_bias, factory);
+    d.gate = load_linear(store, p + "mlp.gate_proj", I, H, false, factory);
+    d.up = load_linear(store, p + "mlp.up_proj", I, H, false, factory);
+    d.down = load_linear(store, p + "mlp.down_proj", H, I, false, factory);
     if (c.qk_norm) {
       d.q_norm = load_vector(store, p + "self_attn.q_norm.weight", c.head_dim);
       d.k_norm = load_vector(store, p + "self_attn.k_norm.weight", c.head_dim);

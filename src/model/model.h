@@ -142,8 +142,15 @@ class Model {
   mutable PassState scratch_;  // reused between passes (forward is not reentrant)
 };
 
+// Makes the Linear of layer `name` (e.g. "model.layers.0.self_attn.q_proj", "lm_head") with the
+// given shape from the checkpoint's tensors, or returns nullptr to let the dense loader read
+// "<name>.weight". Quantized-checkpoint readers supply one.
+using LinearFactory =
+    std::function<std::unique_ptr<Linear>(const std::string& name, int64_t out, int64_t in, const TensorStore& store)>;
+
 // Builds a Model from tensors under Hugging Face Llama names. Tensors in F32/F16/BF16 are used in
 // place. Errors name the origin and the missing or malformed tensor.
-std::unique_ptr<Model> build_model(ModelConfig config, TensorStore store, const std::string& source);
+std::unique_ptr<Model> build_model(ModelConfig config, TensorStore store, const std::string& source,
+                                   const LinearFactory& factory = {});
 
 }  // namespace qs
