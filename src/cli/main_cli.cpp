@@ -50,6 +50,7 @@ int run_main(int argc, char** argv) {
   app.fallthrough(false);
   add_help_command(app);
   // Subcommands, in the order `qstudy help` lists them.
+  add_tokenize_command(app);
   if (argc < 2) {
     std::printf("%s", app.help().c_str());
     return 2;
