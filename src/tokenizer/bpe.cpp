@@ -109,7 +109,7 @@ void BpeModel::merge_symbols(Scratch& scratch) const {
     if (j < 0 || s[i].id < 0 || s[j].id < 0) return false;
     const Merge* m = merges.find(s[i].id, s[j].id);
     if (!m) return false;
-    heap.push_back({m->rank, i, s[i].id, s[j].id});
+    heap.push_back({m->rank, i, s[i].id, s[j].id, m->result});
     return true;
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(s.size()); ++i) candidate(i);
@@ -125,7 +125,7 @@ void BpeModel::merge_symbols(Scratch& scratch) const {
     // Skip candidates made stale by earlier merges.
     if (left.id != c.left || left.next < 0 || s[left.next].id != c.right) continue;
     Symbol& right = s[left.next];
-    left.id = merges.find(c.left, c.right)->result;
+    left.id = c.result;
     left.end = right.end;
     left.next = right.next;
     if (left.next >= 0) s[left.next].prev = c.pos;

@@ -64,7 +64,7 @@ class BpeModel {
   struct Candidate {
     int32_t rank;
     int32_t pos;  // index of the left symbol = its original position (ties: leftmost first)
-    int32_t left, right;
+    int32_t left, right, result;
   };
   // Buffers reused across the words of one encode call.
   struct Scratch {

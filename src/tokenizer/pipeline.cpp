@@ -155,7 +155,7 @@ void Core::encode_section(std::string_view section, int section_index, std::vect
           size_t last = 0;
           for (const Span& m : spans) {
             if (!p.invert && m.begin > last) next.push_back(piece.substr(last, m.begin - last));
-            if (!p.removed) next.push_back(piece.substr(m.begin, m.end - m.begin));
+            if (p.invert || !p.removed) next.push_back(piece.substr(m.begin, m.end - m.begin));
             last = m.end;
           }
           if (!p.invert && last < piece.size()) next.push_back(piece.substr(last));

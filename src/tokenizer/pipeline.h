@@ -48,7 +48,7 @@ struct PreTokenizer {
   Kind kind;
   // kSplit: the pattern; kByteLevel with use_regex: GPT-2's pattern.
   std::shared_ptr<const Regex> regex;
-  bool invert = false;   // kSplit: keep only the matches
+  bool invert = false;   // kSplit: keep only the matches (whatever the behavior)
   bool removed = false;  // kSplit behavior "Removed": drop the matches (else "Isolated")
   bool add_prefix_space = false;  // kByteLevel, kMetaspace
   std::string replacement;        // kMetaspace

@@ -150,13 +150,13 @@ StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special)
     : tokenizer_(tokenizer), skip_special_(skip_special) {}
 
 std::string StreamDecoder::push(int32_t id) {
-  tokenizer_.core().check_id(id, "StreamDecoder::push");
+  tokenizer_.core_->check_id(id, "StreamDecoder::push");
   ids_.push_back(id);
   std::span<const int32_t> all(ids_);
   // Decode from the start of the previous chunk, so that what depends on being the first token
   // (a stripped leading space) is the same in both decodes and cancels out of the difference.
-  std::string before = tokenizer_.core().decode_bytes(all.subspan(prefix_offset_, read_offset_ - prefix_offset_), skip_special_);
-  std::string now = tokenizer_.core().decode_bytes(all.subspan(prefix_offset_), skip_special_);
+  std::string before = tokenizer_.core_->decode_bytes(all.subspan(prefix_offset_, read_offset_ - prefix_offset_), skip_special_);
+  std::string now = tokenizer_.core_->decode_bytes(all.subspan(prefix_offset_), skip_special_);
   if (now.size() <= before.size() || now.compare(0, before.size(), before) != 0) return "";
   std::string_view fresh = std::string_view(now).substr(before.size());
   if (tok::incomplete_utf8_tail(fresh) > 0) return "";  // wait for the rest of the character
@@ -167,8 +167,8 @@ std::string StreamDecoder::push(int32_t id) {
 
 std::string StreamDecoder::flush() {
   std::span<const int32_t> all(ids_);
-  std::string before = tokenizer_.core().decode_bytes(all.subspan(prefix_offset_, read_offset_ - prefix_offset_), skip_special_);
-  std::string now = tokenizer_.core().decode_bytes(all.subspan(prefix_offset_), skip_special_);
+  std::string before = tokenizer_.core_->decode_bytes(all.subspan(prefix_offset_, read_offset_ - prefix_offset_), skip_special_);
+  std::string now = tokenizer_.core_->decode_bytes(all.subspan(prefix_offset_), skip_special_);
   std::string rest = now.size() > before.size() && now.compare(0, before.size(), before) == 0 ? now.substr(before.size()) : "";
   ids_.clear();
   prefix_offset_ = read_offset_ = 0;

@@ -83,10 +83,8 @@ class Tokenizer {
   nlohmann::json to_hf_json() const;
   nlohmann::json to_hf_config_json() const;
 
-  // Internal: the pipeline (src/tokenizer/pipeline.h).
-  const tok::Core& core() const { return *core_; }
-
  private:
+  friend class StreamDecoder;
   Tokenizer();
   std::unique_ptr<tok::Core> core_;
   std::string hf_json_path_, hf_json_text_, hf_config_path_, hf_config_text_;
