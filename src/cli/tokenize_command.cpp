@@ -17,16 +17,17 @@ void add_tokenize_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array");
-  auto* model = cmd->add_option("--model", opts->model_dir, "Hugging Face model directory (tokenizer.json + tokenizer_config.json)");
-  auto* tokenizer = cmd->add_option("--tokenizer", opts->tokenizer_file, "tokenizer.json or llama2.c tokenizer.bin");
-  model->excludes(tokenizer);
-  auto* file = cmd->add_option("--file", opts->text_file, "UTF-8 text file to tokenize");
-  auto* text = cmd->add_option("--text", opts->text, "Text to tokenize");
-  file->excludes(text);
+  // Exactly one tokenizer source and one text source (CLI11 reports a missing or doubled one).
+  auto* source = cmd->add_option_group("tokenizer", "Where the tokenizer comes from");
+  auto* model = source->add_option("--model", opts->model_dir, "Hugging Face model directory (tokenizer.json + tokenizer_config.json)");
+  source->add_option("--tokenizer", opts->tokenizer_file, "tokenizer.json or llama2.c tokenizer.bin");
+  source->require_option(1);
+  auto* input = cmd->add_option_group("text", "What to tokenize");
+  auto* file = input->add_option("--file", opts->text_file, "UTF-8 text file to tokenize");
+  input->add_option("--text", opts->text, "Text to tokenize");
+  input->require_option(1);
   cmd->add_flag("--no-special", opts->no_special, "Do not add BOS/EOS (special tokens in the text are still recognized)");
-  cmd->callback([opts, model, tokenizer, file, text] {
-    require(model->count() + tokenizer->count() == 1, "tokenize: give --model DIR or --tokenizer FILE");
-    require(file->count() + text->count() == 1, "tokenize: give --file TEXT_FILE or --text STRING");
+  cmd->callback([opts, model, file] {
     auto tok = Tokenizer::load(model->count() ? opts->model_dir : opts->tokenizer_file);
     std::string input = file->count() ? read_text_file(opts->text_file, /*allow_empty=*/true) : opts->text;
     std::vector<int32_t> ids = tok->encode(input, !opts->no_special);

@@ -7,6 +7,11 @@
 
 namespace qs::tok {
 
+std::string byte_fallback_token(int b) {
+  static const char* hex = "0123456789ABCDEF";
+  return {'<', '0', 'x', hex[(b >> 4) & 15], hex[b & 15], '>'};
+}
+
 void BpeModel::enable_word_split(std::string_view unit, const std::vector<std::string_view>& merge_results) {
   split_unit.clear();
   if (unit.empty()) return;

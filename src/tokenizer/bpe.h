@@ -20,6 +20,9 @@
 
 namespace qs::tok {
 
+// The name of the byte-fallback token of byte b: "<0x0A>" (two upper-case hex digits).
+std::string byte_fallback_token(int b);
+
 class BpeModel {
  public:
   enum class Units { kBytes, kChars };

@@ -1,7 +1,6 @@
 // Reads Hugging Face tokenizer.json / tokenizer_config.json / generation_config.json into the
 // pipeline. Every malformed or unsupported field is a one-line qs::Error naming file and field.
 #include <algorithm>
-#include <cstdio>
 #include <tuple>
 
 #include "core/error.h"
@@ -398,11 +397,7 @@ std::unique_ptr<Core> build_from_hf(const TokenizerJson& doc, const json* config
     bpe.merges.insert(m.left, m.right, Merge{static_cast<int32_t>(i), m.result});
     if (has_unit_form[static_cast<size_t>(m.result)]) merge_results.push_back(unit_form[static_cast<size_t>(m.result)]);
   }
-  for (int b = 0; b < 256; ++b) {
-    char name[8];
-    std::snprintf(name, sizeof(name), "<0x%02X>", b);
-    bpe.byte_token[b] = core->token_to_id.find(name);
-  }
+  for (int b = 0; b < 256; ++b) bpe.byte_token[b] = core->token_to_id.find(byte_fallback_token(b));
   const json& model = tokenizer.at("model");
   if (const json* unk = r.find(model, "unk_token", "model")) bpe.unk_id = core->token_to_id.find(r.str(*unk, "model.unk_token"));
   bool splits = std::any_of(core->pre_tokenizers.begin(), core->pre_tokenizers.end(),

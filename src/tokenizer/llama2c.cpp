@@ -2,7 +2,6 @@
 // equivalent Hugging Face tokenizer.json.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -20,12 +19,6 @@ constexpr std::string_view kSpacePiece = "\xE2\x96\x81";  // "▁": SentencePiec
 constexpr float kNoMergeScore = -1e10f;
 constexpr int32_t kFirstByteId = 3;  // llama2.c: byte b falls back to id b + 3
 constexpr int32_t kBosId = 1, kEosId = 2, kUnkId = 0;
-
-std::string byte_token_name(int b) {
-  char name[8];
-  std::snprintf(name, sizeof(name), "<0x%02X>", b);
-  return name;
-}
 
 // The SentencePiece form of a stored piece: llama2.c's export wrote BOS/EOS as "\n<s>\n" and
 // "\n</s>\n" and every "▁" as " "; this undoes it.
@@ -125,8 +118,8 @@ Llama2cSource parse_llama2c(std::string_view bytes, const std::string& name) {
          "and the byte tokens <0x00>..<0xFF>)");
   for (int b = 0; b < 256; ++b) {
     const std::string& piece = src.pieces[static_cast<size_t>(kFirstByteId + b)];
-    if (piece != byte_token_name(b))
-      fail(name, ": token ", kFirstByteId + b, " is ", qs::quoted(piece), ", expected ", byte_token_name(b),
+    if (piece != byte_fallback_token(b))
+      fail(name, ": token ", kFirstByteId + b, " is ", qs::quoted(piece), ", expected ", byte_fallback_token(b),
            " (llama2.c encodes byte b as id b + 3)");
   }
   StringIdMap seen;

@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -72,14 +71,8 @@ Corpus wikitext_parts() {
   Corpus c{"wikitext", {}, {}};
   const std::string rel = "data/wikitext-2-raw/canonical-layout/wiki.test.raw";
   std::vector<std::string> lines = split_lines(read_text_file(shared_path(rel)));
-  std::string article;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    c.add(lines[i], cat(rel, ":", i + 1));
-    bool heading = lines[i].size() > 6 && lines[i].compare(0, 3, " = ") == 0 && lines[i][3] != '=';
-    if (heading && !article.empty()) c.add(std::exchange(article, ""), cat(rel, ": article before line ", i + 1));
-    article += lines[i] + "\n";
-  }
-  c.add(article, rel + ": last article");
+  for (auto& [line, article] : testing::wikitext_articles(lines)) c.add(article, cat(rel, ": article at line ", line));
+  for (size_t i = 0; i < lines.size(); ++i) c.add(lines[i], cat(rel, ":", i + 1));
   return c;
 }
 

@@ -44,6 +44,25 @@ inline std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
+// WikiText articles: from one top-level heading line (" = Title = ") to the next.
+inline std::vector<std::pair<size_t, std::string>> wikitext_articles(const std::vector<std::string>& lines) {
+  std::vector<std::pair<size_t, std::string>> out;  // (first line number, text)
+  std::string article;
+  size_t first = 1;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& l = lines[i];
+    bool heading = l.size() > 6 && l.compare(0, 3, " = ") == 0 && l[3] != '=' && l.compare(l.size() - 3, 3, " = ") == 0;
+    if (heading && !article.empty()) {
+      out.emplace_back(first, std::move(article));
+      article.clear();
+      first = i + 1;
+    }
+    article += l + "\n";
+  }
+  if (!article.empty()) out.emplace_back(first, std::move(article));
+  return out;
+}
+
 inline std::vector<std::string> files_in(const std::string& dir, const std::string& ext) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(dir))

@@ -31,27 +31,13 @@ using testing::Corpus;
 using testing::shared_path;
 using testing::split_lines;
 
-bool is_article_heading(const std::string& line) {
-  return line.size() > 6 && line.compare(0, 3, " = ") == 0 && line[3] != '=' && line.compare(line.size() - 3, 3, " = ") == 0;
-}
-
 Corpus wikitext(bool whole_files) {
   Corpus c{"wikitext", {}, {}};
   const std::string rel = "data/wikitext-2-raw/canonical-layout/wiki.test.raw";
   std::string text = read_text_file(shared_path(rel));
   if (whole_files) c.add(text, rel);
   std::vector<std::string> lines = split_lines(text);
-  std::string article;
-  size_t article_line = 1;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    if (is_article_heading(lines[i]) && !article.empty()) {
-      c.add(article, cat(rel, ": article at line ", article_line));
-      article.clear();
-      article_line = i + 1;
-    }
-    article += lines[i] + "\n";
-  }
-  c.add(article, cat(rel, ": article at line ", article_line));
+  for (auto& [line, article] : testing::wikitext_articles(lines)) c.add(article, cat(rel, ": article at line ", line));
   for (size_t i = 0; i < lines.size(); ++i) c.add(lines[i], cat(rel, ":", i + 1));
   return c;
 }

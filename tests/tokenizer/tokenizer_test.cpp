@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -188,6 +189,26 @@ TEST(SharedConfig, LoadDetectsFormats) {
   EXPECT_EQ(Tokenizer::load(testing::shared_path("models/stories260K/tok512.bin"))->vocab_size(), 512);
   EXPECT_THROW(Tokenizer::load(testing::shared_path("models/stories260K")), Error);  // no tokenizer in it
   EXPECT_THROW(Tokenizer::load("/nonexistent/tokenizer.json"), Error);
+}
+
+TEST(Threads, ConcurrentEncodingGivesTheSameIds) {
+  // encode/decode are const and share no mutable state (regex match data is per thread).
+  auto t = Tokenizer::load(shared_tokenizer("qwen3"));
+  std::string text = read_text_file(testing::shared_path("data/gsm8k/test.jsonl")).substr(0, 200000);
+  const std::vector<int32_t> expected = t->encode(text);
+  std::vector<std::vector<int32_t>> got(4);
+  std::vector<std::string> decoded(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i)
+    threads.emplace_back([&, i] {
+      got[i] = t->encode(text);
+      decoded[i] = t->decode(got[i]);
+    });
+  for (auto& th : threads) th.join();
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i], expected);
+    EXPECT_EQ(decoded[i], text);
+  }
 }
 
 TEST(Speed, EncodesWikiTextWellUnderASecond) {
