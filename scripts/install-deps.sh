@@ -5,7 +5,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  nlohmann-json3-dev libcli11-dev libpcre2-dev libhwy-dev libcpp-httplib-dev libsqlite3-dev
+  nlohmann-json3-dev libcli11-dev libpcre2-dev libicu-dev libhwy-dev libcpp-httplib-dev libsqlite3-dev
   libdnnl-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev

@@ -50,7 +50,13 @@ int run_main(int argc, char** argv) {
   app.fallthrough(false);
   add_help_command(app);
   // Subcommands, in the order `qstudy help` lists them.
+  add_generate_command(app);
+  add_perplexity_command(app);
+  add_bench_command(app);
+  add_tokenize_command(app);
+  add_convert_command(app);
   add_synth_command(app);
+  add_info_command(app);
   if (argc < 2) {
     std::printf("%s", app.help().c_str());
     return 2;
