@@ -33,6 +33,12 @@ struct MatmulArgs {
 
 // Fast path (dispatches on CPU features and M). Parallel over `pool`.
 void matmul(const MatmulArgs& a, ThreadPool& pool);
+
+// Which algorithm runs: Auto picks GEMV for M <= matmul_gemv_max_rows() and GEMM above.
+// Forcing one (tests, benchmarks) gives the same numbers up to f32 accumulation order.
+enum class MatmulPath { Auto, Gemv, Gemm };
+void matmul(const MatmulArgs& a, ThreadPool& pool, MatmulPath path);
+int64_t matmul_gemv_max_rows(DType w_dtype);
 // Straightforward single-threaded reference with the same numerics contract (tests).
 void matmul_reference(const MatmulArgs& a);
 

@@ -74,18 +74,6 @@ void f16_to_f32(const uint16_t* in, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = qs::f16_to_f32(in[i]);
 }
 
-// Until the optimized kernels land, the fast entry points run the references in parallel.
-void matmul(const MatmulArgs& a, ThreadPool& pool) {
-  pool.parallel_for(a.N, [&](int64_t n0, int64_t n1) {
-    MatmulArgs part = a;
-    part.N = n1 - n0;
-    part.w = static_cast<const char*>(a.w) + n0 * a.ldw * static_cast<int64_t>(dtype_size(a.w_dtype));
-    part.y = a.y + n0;
-    part.bias = a.bias ? a.bias + n0 : nullptr;
-    matmul_reference(part);
-  });
-}
-
 void attention(const AttentionArgs& a, ThreadPool& pool) {
   (void)pool;
   attention_reference(a);
