@@ -28,11 +28,16 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("qstudy_threads", std::to_string(pool.size()));
   if (!skip_roofline && !std::getenv("QSTUDY_BENCH_NO_ROOFLINE")) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.1f", qs::kernels::measure_memory_bandwidth_gbs(pool));
+    const double bw = qs::kernels::measure_memory_bandwidth_gbs(pool);
+    const double f32 = qs::kernels::measure_peak_gflops(qs::DType::F32, pool);
+    const double bf16 = qs::kernels::measure_peak_gflops(qs::DType::BF16, pool);
+    std::fprintf(stderr, "roofline (%d threads): memory %.1f GB/s, peak f32 %.1f GFLOP/s, peak bf16 %.1f GFLOP/s\n",
+                 pool.size(), bw, f32, bf16);
+    std::snprintf(buf, sizeof buf, "%.1f", bw);
     benchmark::AddCustomContext("qstudy_mem_bw_gbs", buf);
-    std::snprintf(buf, sizeof buf, "%.1f", qs::kernels::measure_peak_gflops(qs::DType::F32, pool));
+    std::snprintf(buf, sizeof buf, "%.1f", f32);
     benchmark::AddCustomContext("qstudy_peak_gflops_f32", buf);
-    std::snprintf(buf, sizeof buf, "%.1f", qs::kernels::measure_peak_gflops(qs::DType::BF16, pool));
+    std::snprintf(buf, sizeof buf, "%.1f", bf16);
     benchmark::AddCustomContext("qstudy_peak_gflops_bf16", buf);
   }
 

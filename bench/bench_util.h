@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,29 @@ inline std::vector<float> random_vector(size_t n, uint64_t seed, double scale = 
   for (auto& x : v) x = static_cast<float>(rng.normal() * scale);
   return v;
 }
+
+// CPU time of the whole process (all threads). On a machine shared with other work, wall-clock
+// rates of compute-bound kernels swing with what else runs, while FLOPs per CPU-second of our
+// own threads ("GFLOP/cpu_s", per core) stay comparable between implementations.
+inline double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+class CpuClock {
+ public:
+  CpuClock() : start_(process_cpu_seconds()) {}
+  // Adds "GFLOP/cpu_s" for `flops` per iteration.
+  void report(benchmark::State& state, double flops) const {
+    const double cpu = process_cpu_seconds() - start_;
+    if (cpu > 0 && flops > 0)
+      state.counters["GFLOP/cpu_s"] = flops * static_cast<double>(state.iterations()) / cpu * 1e-9;
+  }
+
+ private:
+  double start_;
+};
 
 // Per-iteration work -> rates: "GB/s" (decimal) and "GFLOP/s".
 inline void set_rates(benchmark::State& state, double bytes, double flops) {

@@ -58,11 +58,13 @@ void run_onednn(benchmark::State& state, const LinearShape& shape, DType dtype, 
     strm.wait();
   }
   size_t it = 0;
+  const CpuClock cpu;
   for (auto _ : state) {
     memory w = packed ? packed_w : memory(w_inplace_md, eng, const_cast<void*>(arena.slice(w_bytes, cold ? it++ : 0)));
     prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}});
     strm.wait();
   }
+  cpu.report(state, 2.0 * M * shape.N * shape.K);
   set_rates(state, static_cast<double>(w_bytes), 2.0 * M * shape.N * shape.K);
 }
 #endif
@@ -77,6 +79,7 @@ void run_openblas(benchmark::State& state, const LinearShape& shape, DType dtype
   auto& arena = ColdWeights::get();
   const int m = static_cast<int>(M), n = static_cast<int>(shape.N), k = static_cast<int>(shape.K);
   size_t it = 0;
+  const CpuClock cpu;
   for (auto _ : state) {
     const void* w = arena.slice(w_bytes, cold ? it++ : 0);
     if (dtype == DType::BF16) {
@@ -92,6 +95,7 @@ void run_openblas(benchmark::State& state, const LinearShape& shape, DType dtype
     }
     benchmark::DoNotOptimize(y.data());
   }
+  cpu.report(state, 2.0 * M * shape.N * shape.K);
   set_rates(state, static_cast<double>(w_bytes), 2.0 * M * shape.N * shape.K);
 }
 #endif

@@ -28,11 +28,13 @@ void run_matmul(benchmark::State& state, const LinearShape& shape, DType dtype, 
   a.ldw = shape.K, a.w_dtype = dtype;
   a.y = y.data(), a.ldy = shape.N;
   size_t it = 0;
+  const CpuClock cpu;
   for (auto _ : state) {
     a.w = arena.slice(w_bytes, cold ? it++ : 0);
     kernels::matmul(a, pool, path);
     benchmark::DoNotOptimize(y.data());
   }
+  cpu.report(state, 2.0 * M * shape.N * shape.K);
   set_rates(state, static_cast<double>(w_bytes), 2.0 * M * shape.N * shape.K);
 }
 
@@ -88,6 +90,7 @@ void run_attention(benchmark::State& state, const AttentionShape& s, int64_t n_n
   a.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   a.out = out.data();
   size_t it = 0;
+  const CpuClock cpu;
   for (auto _ : state) {
     const size_t l = it++ % layers;
     a.k = k[l].data(), a.v = v[l].data();
@@ -97,6 +100,7 @@ void run_attention(benchmark::State& state, const AttentionShape& s, int64_t n_n
   // Work: QK^T and PV over the causal triangle (per head), and the KV bytes read once.
   double pairs = 0;
   for (int64_t t = 0; t < n_new; ++t) pairs += static_cast<double>(pos0 + t + 1);
+  cpu.report(state, 4.0 * pairs * s.n_heads * s.head_dim);
   set_rates(state, decode ? 2.0 * layer_floats * 4 : 0, 4.0 * pairs * s.n_heads * s.head_dim);
 }
 

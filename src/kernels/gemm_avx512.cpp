@@ -44,12 +44,17 @@ QS_INLINE_AVX512 __m512 load_w16(const void* src, int64_t k, int64_t n) {
 // W rows [0, rows) (rows <= 32), columns k0 .. k0+kc -> dst[k][32] f32, zero padded.
 template <DType WT>
 QS_TARGET_AVX512 void pack_w_f32(const char* w, int64_t ldw_bytes, int64_t rows, int64_t k0, int64_t kc, float* dst) {
+  constexpr int64_t kElem = WT == DType::F32 ? 4 : 2;
   for (int64_t kb = 0; kb < kc; kb += 16) {
     const int64_t kn = std::min<int64_t>(16, kc - kb);
     for (int g = 0; g < 2; ++g) {
       __m512 r[16];
       for (int i = 0; i < 16; ++i) {
         const int64_t row = 16 * g + i;
+        // The next panel's rows, same columns, one prefetch per 64-byte line (into L2): W may
+        // come cold from DRAM, and 32 rows x 16 columns are too many short streams for the
+        // hardware prefetchers. A prefetch past the end of W is harmless (never faults).
+        if (WT == DType::F32 || kb % 32 == 0) _mm_prefetch(w + (row + kNR) * ldw_bytes + (k0 + kb) * kElem, _MM_HINT_T1);
         r[i] = row < rows ? load_w16<WT>(w + row * ldw_bytes, k0 + kb, kn) : _mm512_setzero_ps();
       }
       transpose16x16(r);
@@ -67,6 +72,7 @@ QS_TARGET_AVX512 void pack_w_bf16(const char* w, int64_t ldw_bytes, int64_t rows
       __m512 r[16];
       for (int i = 0; i < 16; ++i) {
         const int64_t row = 16 * g + i;
+        _mm_prefetch(w + (row + kNR) * ldw_bytes + (k0 + kb) * 2, _MM_HINT_T1);  // as in pack_w_f32
         r[i] = row < rows ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(
                                 lanes32(kn), reinterpret_cast<const uint16_t*>(w + row * ldw_bytes) + k0 + kb))
                           : _mm512_setzero_ps();

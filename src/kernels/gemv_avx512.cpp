@@ -19,9 +19,12 @@ namespace {
 
 using namespace avx512;
 
-// Prefetch distance along each W row: far enough ahead to cover DRAM latency at the per-core
-// share of bandwidth, short enough to stay within the pages the rows are read from.
-constexpr int64_t kPrefetchBytes = 1024;
+// Software prefetch: while a pass reads rows n..n+R-1 at column k, it prefetches rows
+// n+R..n+2R-1 (the next pass) at the same column into L2. A row of a 1B-class model is one
+// 4 KiB page (2048 bf16), and the hardware prefetchers restart at every page, so the start of
+// each row would otherwise be a demand miss; one pass ahead (R pages) keeps enough lines in
+// flight to cover DRAM latency. Measured on Zen 4, one thread: 22-24 GB/s, against 16-17 with
+// a prefetch 1 KiB ahead within the row and 17-19 with none.
 
 // Row sums of acc[m][0..R) -> y[m][0..R) (+ bias).
 template <int MR, int R>
@@ -59,7 +62,7 @@ QS_TARGET_AVX512_BF16 void gemv_dot(const uint16_t* x, int64_t ldx, const char* 
     __m512bh wv[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(wr[r] + k) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(wr[r] + k) + R * ldw_bytes, _MM_HINT_T1);
       wv[r] = (__m512bh)_mm512_loadu_si512(wr[r] + k);
     }
 #pragma GCC unroll 8
@@ -113,7 +116,8 @@ QS_TARGET_AVX512 void gemv_fma(const float* x, int64_t ldx, const char* w, int64
     __m512 wv[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      _mm_prefetch(wr[r] + k * kElemBytes + kPrefetchBytes, _MM_HINT_T0);
+      // One prefetch per 64-byte line of the next pass (f16/bf16 use 32 bytes per step).
+      if (kElemBytes == 4 || (k & 31) == 0) _mm_prefetch(wr[r] + k * kElemBytes + R * ldw_bytes, _MM_HINT_T1);
       wv[r] = load_w<WT>(wr[r], k, mask);
     }
 #pragma GCC unroll 8
