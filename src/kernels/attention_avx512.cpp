@@ -30,14 +30,19 @@ constexpr int kBK = 64;          // keys per block
 constexpr int kRowsTarget = 32;  // rows (query x head) per work item
 constexpr int kMaxDV = 8;        // output columns per PV pass: 8 vectors = 128 values
 
-// K rows [nk][d] (nk <= 64) -> kt[d][64], zero beyond nk.
-QS_TARGET_AVX512 void transpose_k(const float* k, int64_t nk, int d, float* kt) {
+// K rows [nk][d] (nk <= 64) -> kt[d][64], zero beyond nk. Prefetches the same lines of the
+// next block (`next`, may be null) into L2: in decode the cache streams from DRAM and the
+// transposing loads, 16 rows apart, would otherwise wait on each miss.
+QS_TARGET_AVX512 void transpose_k(const float* k, int64_t nk, int d, float* kt, const float* next) {
   for (int jb = 0; jb < kBK; jb += 16) {
     for (int db = 0; db < d; db += 16) {
       __m512 r[16];
       const __mmask16 m = lanes16(d - db);
-      for (int i = 0; i < 16; ++i)
-        r[i] = jb + i < nk ? _mm512_maskz_loadu_ps(m, k + (jb + i) * static_cast<int64_t>(d) + db) : _mm512_setzero_ps();
+      for (int i = 0; i < 16; ++i) {
+        const int64_t off = (jb + i) * static_cast<int64_t>(d) + db;
+        if (next) _mm_prefetch(reinterpret_cast<const char*>(next + off), _MM_HINT_T1);
+        r[i] = jb + i < nk ? _mm512_maskz_loadu_ps(m, k + off) : _mm512_setzero_ps();
+      }
       transpose16x16(r);
       const int rows = std::min(16, d - db);
       for (int i = 0; i < rows; ++i) _mm512_store_ps(kt + (db + i) * kBK + jb, r[i]);
@@ -98,10 +103,11 @@ QS_TARGET_AVX512 float softmax_step(float* s, int64_t visible, float scale, floa
 }
 
 // o[i][c] = o[i][c] * alpha[i] + sum_j p[i][j] v[j][c] for RT rows, DV column vectors
-// starting at column c0 (cols valid columns in the last vector).
+// starting at column c0 (cols valid columns in the last vector). Prefetches the rows of the
+// next V block (`next`, may be null) like transpose_k.
 template <int RT, int DV>
 QS_TARGET_AVX512 void pv_tile(const float* p, const float* v, int64_t ldv, int64_t nk, int cols, float* o, int64_t ldo,
-                              const float* alpha) {
+                              const float* alpha, const float* next) {
   __m512 acc[RT][DV];
   const __mmask16 last = lanes16(cols - 16 * (DV - 1));
 #pragma GCC unroll 8
@@ -114,8 +120,10 @@ QS_TARGET_AVX512 void pv_tile(const float* p, const float* v, int64_t ldv, int64
     __m512 vv[DV];
     const float* vr = v + j * ldv;
 #pragma GCC unroll 8
-    for (int c = 0; c < DV; ++c)
+    for (int c = 0; c < DV; ++c) {
+      if (next) _mm_prefetch(reinterpret_cast<const char*>(next + j * ldv + 16 * c), _MM_HINT_T1);
       vv[c] = c == DV - 1 ? _mm512_maskz_loadu_ps(last, vr + 16 * c) : _mm512_loadu_ps(vr + 16 * c);
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < RT; ++i) {
       const __m512 b = _mm512_set1_ps(p[i * kBK + j]);
@@ -129,7 +137,7 @@ QS_TARGET_AVX512 void pv_tile(const float* p, const float* v, int64_t ldv, int64
     for (int c = 0; c < DV; ++c) _mm512_store_ps(o + i * ldo + 16 * c, acc[i][c]);
 }
 
-using PvFn = void (*)(const float*, const float*, int64_t, int64_t, int, float*, int64_t, const float*);
+using PvFn = void (*)(const float*, const float*, int64_t, int64_t, int, float*, int64_t, const float*, const float*);
 
 // Rows per PV pass for DV column vectors: at most 24 accumulators.
 constexpr int pv_rows(int dv) { return std::min(8, 24 / dv); }
@@ -187,7 +195,8 @@ QS_TARGET_AVX512 void run_item(const AttentionArgs& a, const Geometry& geo, int 
   const float* vh = a.v + g * a.kv_stride;
   for (int64_t j0 = key0; j0 < key1; j0 += kBK) {
     const int64_t nk = std::min<int64_t>(kBK, key1 - j0);
-    transpose_k(kh + j0 * d, nk, d, st.kt);
+    const bool more = j0 + kBK < key1;
+    transpose_k(kh + j0 * d, nk, d, st.kt, more ? kh + (j0 + kBK) * d : nullptr);
     for (int r0 = 0; r0 < rows; r0 += 4) kScores[std::min(4, rows - r0) - 1](qrow + r0, st.kt, d, st.s + r0 * kBK);
     for (int r = 0; r < rows; ++r) {
       const int64_t qpos = a.pos0 + t0 + r / geo.group;
@@ -200,7 +209,7 @@ QS_TARGET_AVX512 void run_item(const AttentionArgs& a, const Geometry& geo, int 
       for (int r0 = 0; r0 < rows; r0 += rt) {
         const int n = std::min(rt, rows - r0);
         kPv[dv - 1][n - 1](st.s + r0 * kBK, vh + j0 * d + c0, d, nk, cols, st.o + r0 * geo.d_pad + c0, geo.d_pad,
-                           st.alpha + r0);
+                           st.alpha + r0, more && r0 == 0 ? vh + (j0 + kBK) * d + c0 : nullptr);
       }
     }
   }
