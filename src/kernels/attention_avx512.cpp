@@ -27,7 +27,7 @@ namespace {
 using namespace avx512;
 
 constexpr int kBK = 64;          // keys per block
-constexpr int kRowsTarget = 32;  // rows (query x head) per work item
+constexpr int kRowsTarget = 48;  // rows (query x head) per work item
 constexpr int kMaxDV = 8;        // output columns per PV pass: 8 vectors = 128 values
 
 // K rows [nk][d] (nk <= 64) -> kt[d][64], zero beyond nk. Prefetches the same lines of the
@@ -50,49 +50,60 @@ QS_TARGET_AVX512 void transpose_k(const float* k, int64_t nk, int d, float* kt, 
   }
 }
 
-// s[i][0..64) = q_i . k_j for RR rows.
-template <int RR>
+// s[i][0..16 KV) = q_i . k_j for RR rows and the first 16 KV keys of the block (the rest of a
+// partial last block is masked later and need not be computed).
+template <int RR, int KV>
 QS_TARGET_AVX512 void scores_tile(const float* const* q, const float* kt, int d, float* s) {
-  __m512 acc[RR][4];
+  __m512 acc[RR][KV];
+#pragma GCC unroll 6
+  for (int i = 0; i < RR; ++i)
 #pragma GCC unroll 4
-  for (int i = 0; i < RR; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm512_setzero_ps();
+    for (int v = 0; v < KV; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int dd = 0; dd < d; ++dd) {
     const float* kr = kt + dd * kBK;
-    const __m512 k0 = _mm512_load_ps(kr), k1 = _mm512_load_ps(kr + 16), k2 = _mm512_load_ps(kr + 32),
-                 k3 = _mm512_load_ps(kr + 48);
+    __m512 kv[KV];
 #pragma GCC unroll 4
+    for (int v = 0; v < KV; ++v) kv[v] = _mm512_load_ps(kr + 16 * v);
+#pragma GCC unroll 6
     for (int i = 0; i < RR; ++i) {
       const __m512 b = _mm512_set1_ps(q[i][dd]);
-      acc[i][0] = _mm512_fmadd_ps(b, k0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(b, k1, acc[i][1]);
-      acc[i][2] = _mm512_fmadd_ps(b, k2, acc[i][2]);
-      acc[i][3] = _mm512_fmadd_ps(b, k3, acc[i][3]);
+#pragma GCC unroll 4
+      for (int v = 0; v < KV; ++v) acc[i][v] = _mm512_fmadd_ps(b, kv[v], acc[i][v]);
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int i = 0; i < RR; ++i)
-    for (int v = 0; v < 4; ++v) _mm512_store_ps(s + i * kBK + 16 * v, acc[i][v]);
+#pragma GCC unroll 4
+    for (int v = 0; v < KV; ++v) _mm512_store_ps(s + i * kBK + 16 * v, acc[i][v]);
 }
 
+constexpr int kScoreRows = 6;  // 6 rows x 4 key vectors = 24 accumulators
 using ScoresFn = void (*)(const float* const*, const float*, int, float*);
-constexpr std::array<ScoresFn, 4> kScores = {&scores_tile<1>, &scores_tile<2>, &scores_tile<3>, &scores_tile<4>};
+template <int KV, std::size_t... I>
+constexpr std::array<ScoresFn, kScoreRows> scores_row(std::index_sequence<I...>) {
+  return {&scores_tile<static_cast<int>(I) + 1, KV>...};
+}
+constexpr std::array<std::array<ScoresFn, kScoreRows>, 4> kScores = {
+    scores_row<1>(std::make_index_sequence<kScoreRows>()), scores_row<2>(std::make_index_sequence<kScoreRows>()),
+    scores_row<3>(std::make_index_sequence<kScoreRows>()), scores_row<4>(std::make_index_sequence<kScoreRows>())};
 
-// One row's online-softmax step over a block: s[0..64) holds raw scores, keys j < visible
+// One row's online-softmax step over a block: s[0..16 nvec) holds raw scores, keys j < visible
 // count (the rest are masked). Leaves exp(score - m_new) in s, updates m and l, returns the
 // factor the row's output accumulator must be scaled by.
-QS_TARGET_AVX512 float softmax_step(float* s, int64_t visible, float scale, float& m, float& l) {
+QS_TARGET_AVX512 float softmax_step(float* s, int nvec, int64_t visible, float scale, float& m, float& l) {
   const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
   __m512 x[4];
   __m512 mx = ninf;
-  for (int v = 0; v < 4; ++v) {
+  for (int v = 0; v < nvec; ++v) {
     x[v] = _mm512_mask_mul_ps(ninf, lanes16(visible - 16 * v), _mm512_load_ps(s + 16 * v), sc);
     mx = _mm512_max_ps(mx, x[v]);
   }
   const float m_new = std::max(m, hmax(mx));
-  const float alpha = std::exp(m - m_new);  // m = -inf on the first block: 0
+  // m = -inf on the first block: alpha = 0.
+  const float alpha = _mm512_cvtss_f32(exp(_mm512_set1_ps(m - m_new)));
   const __m512 mn = _mm512_set1_ps(m_new);
   __m512 sum = _mm512_setzero_ps();
-  for (int v = 0; v < 4; ++v) {
+  for (int v = 0; v < nvec; ++v) {
     const __m512 p = exp(_mm512_sub_ps(x[v], mn));  // masked: exp(-inf) = 0
     _mm512_store_ps(s + 16 * v, p);
     sum = _mm512_add_ps(sum, p);
@@ -197,10 +208,12 @@ QS_TARGET_AVX512 void run_item(const AttentionArgs& a, const Geometry& geo, int 
     const int64_t nk = std::min<int64_t>(kBK, key1 - j0);
     const bool more = j0 + kBK < key1;
     transpose_k(kh + j0 * d, nk, d, st.kt, more ? kh + (j0 + kBK) * d : nullptr);
-    for (int r0 = 0; r0 < rows; r0 += 4) kScores[std::min(4, rows - r0) - 1](qrow + r0, st.kt, d, st.s + r0 * kBK);
+    const int kv = static_cast<int>((nk + 15) / 16);
+    for (int r0 = 0; r0 < rows; r0 += kScoreRows)
+      kScores[kv - 1][std::min(kScoreRows, rows - r0) - 1](qrow + r0, st.kt, d, st.s + r0 * kBK);
     for (int r = 0; r < rows; ++r) {
       const int64_t qpos = a.pos0 + t0 + r / geo.group;
-      st.alpha[r] = softmax_step(st.s + r * kBK, std::min<int64_t>(nk, qpos - j0 + 1), a.scale, st.m[r], st.l[r]);
+      st.alpha[r] = softmax_step(st.s + r * kBK, kv, std::min<int64_t>(nk, qpos - j0 + 1), a.scale, st.m[r], st.l[r]);
     }
     for (int c0 = 0; c0 < d; c0 += 16 * kMaxDV) {
       const int cols = std::min(16 * kMaxDV, d - c0);
@@ -222,9 +235,9 @@ QS_TARGET_AVX512 void write_rows(const AttentionArgs& a, const Geometry& geo, in
     const int64_t t = t0 + r / geo.group;
     const int h = g * geo.group + r % geo.group;
     float* dst = a.out + (t * a.n_heads + h) * static_cast<int64_t>(geo.d);
-    const __m512 lv = _mm512_set1_ps(l[r]);
+    const __m512 inv = _mm512_set1_ps(1.0f / l[r]);
     for (int c = 0; c < geo.d; c += 16)
-      _mm512_mask_storeu_ps(dst + c, lanes16(geo.d - c), _mm512_div_ps(_mm512_load_ps(o + r * geo.d_pad + c), lv));
+      _mm512_mask_storeu_ps(dst + c, lanes16(geo.d - c), _mm512_mul_ps(_mm512_load_ps(o + r * geo.d_pad + c), inv));
   }
 }
 
@@ -235,7 +248,11 @@ void attention_avx512(const AttentionArgs& a, ThreadPool& pool) {
   geo.group = a.n_heads / a.n_kv_heads;
   geo.d = a.head_dim;
   geo.d_pad = (a.head_dim + 15) / 16 * 16;
-  geo.bq = std::max<int64_t>(1, std::min<int64_t>(a.n_new, kRowsTarget / geo.group));
+  // Queries per item: about kRowsTarget rows, a multiple of the 6-row tiles where possible.
+  geo.bq = std::max<int64_t>(1, kRowsTarget / geo.group);
+  while (geo.bq > 1 && (geo.bq * geo.group) % kScoreRows != 0) --geo.bq;
+  if ((geo.bq * geo.group) % kScoreRows != 0) geo.bq = std::max<int64_t>(1, kRowsTarget / geo.group);
+  geo.bq = std::min(geo.bq, a.n_new);
   geo.n_qblocks = (a.n_new + geo.bq - 1) / geo.bq;
   geo.rows_max = static_cast<int>(geo.bq * geo.group);
   const int threads = pool.size();
