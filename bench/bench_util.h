@@ -26,9 +26,9 @@ struct LinearShape {
 // Llama-3.2-1B and Qwen2.5-0.5B projections (o has the shape of q; listed once).
 inline const std::vector<LinearShape>& linear_shapes() {
   static const std::vector<LinearShape> shapes = {
-      {"llama1b.q_o", 2048, 2048},    {"llama1b.kv", 512, 2048},     {"llama1b.gate_up", 8192, 2048},
-      {"llama1b.down", 2048, 8192},   {"llama1b.lm_head", 128256, 2048}, {"qwen0.5b.q_o", 896, 896},
-      {"qwen0.5b.kv", 128, 896},      {"qwen0.5b.gate_up", 4864, 896}, {"qwen0.5b.down", 896, 4864},
+      {"llama1b.q_o", 2048, 2048},       {"llama1b.kv", 512, 2048},         {"llama1b.gate_up", 8192, 2048},
+      {"llama1b.down", 2048, 8192},      {"llama1b.lm_head", 128256, 2048}, {"qwen0.5b.q_o", 896, 896},
+      {"qwen0.5b.kv", 128, 896},         {"qwen0.5b.gate_up", 4864, 896},   {"qwen0.5b.down", 896, 4864},
       {"qwen0.5b.lm_head", 151936, 896},
   };
   return shapes;
@@ -112,7 +112,8 @@ class CpuClock {
 
 // Per-iteration work -> rates: "GB/s" (decimal) and "GFLOP/s".
 inline void set_rates(benchmark::State& state, double bytes, double flops) {
-  if (bytes > 0) state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (bytes > 0)
+    state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   if (flops > 0)
     state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }

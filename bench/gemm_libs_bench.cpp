@@ -45,8 +45,9 @@ void run_onednn(benchmark::State& state, const LinearShape& shape, DType dtype, 
 
   const auto xf = random_vector(static_cast<size_t>(M * shape.K), 7);
   const auto xb = to_bf16(xf);
-  memory src(src_md, eng, dtype == DType::BF16 ? static_cast<void*>(const_cast<uint16_t*>(xb.data()))
-                                               : static_cast<void*>(const_cast<float*>(xf.data())));
+  memory src(src_md, eng,
+             dtype == DType::BF16 ? static_cast<void*>(const_cast<uint16_t*>(xb.data()))
+                                  : static_cast<void*>(const_cast<float*>(xf.data())));
   memory dst(dst_md, eng);
   const size_t w_bytes = static_cast<size_t>(shape.N * shape.K) * dtype_size(dtype);
   auto& arena = ColdWeights::get();
@@ -85,13 +86,17 @@ void run_openblas(benchmark::State& state, const LinearShape& shape, DType dtype
     if (dtype == DType::BF16) {
 #if QS_BENCH_HAVE_OPENBLAS_BF16
       const auto* wb = static_cast<const bfloat16*>(w);
-      if (M == 1) cblas_sbgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, wb, k, xb.data(), 1, 0.0f, y.data(), 1);
-      else cblas_sbgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, xb.data(), k, wb, k, 0.0f, y.data(), n);
+      if (M == 1)
+        cblas_sbgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, wb, k, xb.data(), 1, 0.0f, y.data(), 1);
+      else
+        cblas_sbgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, xb.data(), k, wb, k, 0.0f, y.data(), n);
 #endif
     } else {
       const auto* wf = static_cast<const float*>(w);
-      if (M == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, wf, k, xf.data(), 1, 0.0f, y.data(), 1);
-      else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, xf.data(), k, wf, k, 0.0f, y.data(), n);
+      if (M == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, wf, k, xf.data(), 1, 0.0f, y.data(), 1);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, xf.data(), k, wf, k, 0.0f, y.data(), n);
     }
     benchmark::DoNotOptimize(y.data());
   }
@@ -111,21 +116,24 @@ void register_library_benchmarks() {
             std::string("matmul/") + dtype_label(dt) + "/" + s.name + "/M:" + std::to_string(M) + "/";
         const double min_time = M == 1 ? 0.5 : 1.0;
 #if QS_BENCH_HAVE_DNNL
-        benchmark::RegisterBenchmark((base + "onednn").c_str(), [s, dt, M, cold](benchmark::State& st) {
-          run_onednn(st, s, dt, M, false, cold);
-        })->UseRealTime()->MinTime(min_time);
+        benchmark::RegisterBenchmark((base + "onednn").c_str(),
+                                     [s, dt, M, cold](benchmark::State& st) { run_onednn(st, s, dt, M, false, cold); })
+            ->UseRealTime()
+            ->MinTime(min_time);
         if (M > 1)
-          benchmark::RegisterBenchmark((base + "onednn_packed").c_str(), [s, dt, M](benchmark::State& st) {
-            run_onednn(st, s, dt, M, true, false);
-          })->UseRealTime()->MinTime(min_time);
+          benchmark::RegisterBenchmark((base + "onednn_packed").c_str(),
+                                       [s, dt, M](benchmark::State& st) { run_onednn(st, s, dt, M, true, false); })
+              ->UseRealTime()
+              ->MinTime(min_time);
 #endif
 #if QS_BENCH_HAVE_OPENBLAS
 #if !QS_BENCH_HAVE_OPENBLAS_BF16
         if (dt == DType::BF16) continue;  // this OpenBLAS build has no bf16 routines
 #endif
-        benchmark::RegisterBenchmark((base + "openblas").c_str(), [s, dt, M, cold](benchmark::State& st) {
-          run_openblas(st, s, dt, M, cold);
-        })->UseRealTime()->MinTime(min_time);
+        benchmark::RegisterBenchmark((base + "openblas").c_str(),
+                                     [s, dt, M, cold](benchmark::State& st) { run_openblas(st, s, dt, M, cold); })
+            ->UseRealTime()
+            ->MinTime(min_time);
 #endif
       }
     }

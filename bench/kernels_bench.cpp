@@ -15,8 +15,7 @@ namespace {
 using kernels::MatmulArgs;
 using kernels::MatmulPath;
 
-void run_matmul(benchmark::State& state, const LinearShape& shape, DType dtype, int64_t M, MatmulPath path,
-                bool cold) {
+void run_matmul(benchmark::State& state, const LinearShape& shape, DType dtype, int64_t M, MatmulPath path, bool cold) {
   ThreadPool& pool = default_pool();
   const auto x = random_vector(static_cast<size_t>(M * shape.K), 7);
   std::vector<float> y(static_cast<size_t>(M * shape.N));
@@ -46,9 +45,11 @@ void register_matmul() {
         run_matmul(st, s, dt, 1, MatmulPath::Auto, true);
       })->UseRealTime();
       if (dt == DType::F16) continue;
-      benchmark::RegisterBenchmark((base + "/M:512/qstudy").c_str(), [s, dt](benchmark::State& st) {
-        run_matmul(st, s, dt, 512, MatmulPath::Auto, false);
-      })->UseRealTime()->MinTime(1.0);
+      benchmark::RegisterBenchmark(
+          (base + "/M:512/qstudy").c_str(),
+          [s, dt](benchmark::State& st) { run_matmul(st, s, dt, 512, MatmulPath::Auto, false); })
+          ->UseRealTime()
+          ->MinTime(1.0);
     }
   }
   // Where GEMV stops paying off: both paths forced over small M (cold weights, as in decode
@@ -59,8 +60,8 @@ void register_matmul() {
       for (DType dt : {DType::BF16, DType::F32})
         for (int64_t M : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64})
           for (MatmulPath path : {MatmulPath::Gemv, MatmulPath::Gemm}) {
-            const std::string name = std::string("matmul_path/") + dtype_label(dt) + "/" + s.name + "/M:" +
-                                     std::to_string(M) + (path == MatmulPath::Gemv ? "/gemv" : "/gemm");
+            const std::string name = std::string("matmul_path/") + dtype_label(dt) + "/" + s.name +
+                                     "/M:" + std::to_string(M) + (path == MatmulPath::Gemv ? "/gemv" : "/gemm");
             benchmark::RegisterBenchmark(name.c_str(), [s, dt, M, path](benchmark::State& st) {
               run_matmul(st, s, dt, M, path, true);
             })->UseRealTime();

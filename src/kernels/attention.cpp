@@ -11,12 +11,11 @@ namespace qs::kernels {
 void attention(const AttentionArgs& a, ThreadPool& pool) {
   require(a.n_new >= 0 && a.pos0 >= 0, "attention: negative n_new=", a.n_new, " or pos0=", a.pos0);
   if (a.n_new == 0) return;
-  require(a.n_heads > 0 && a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0,
-          "attention: n_heads (", a.n_heads, ") must be a positive multiple of n_kv_heads (", a.n_kv_heads, ")");
+  require(a.n_heads > 0 && a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0, "attention: n_heads (", a.n_heads,
+          ") must be a positive multiple of n_kv_heads (", a.n_kv_heads, ")");
   require(a.head_dim > 0, "attention: head_dim must be positive, got ", a.head_dim);
-  require(a.kv_stride >= (a.pos0 + a.n_new) * a.head_dim || a.n_kv_heads == 1,
-          "attention: kv_stride ", a.kv_stride, " is smaller than the filled positions (", a.pos0 + a.n_new, " x ",
-          a.head_dim, ")");
+  require(a.kv_stride >= (a.pos0 + a.n_new) * a.head_dim || a.n_kv_heads == 1, "attention: kv_stride ", a.kv_stride,
+          " is smaller than the filled positions (", a.pos0 + a.n_new, " x ", a.head_dim, ")");
   require(a.q && a.k && a.v && a.out, "attention: null buffer");
 #if QS_HAVE_X86
   if (simd_level() == SimdLevel::Avx512) return detail::attention_avx512(a, pool);

@@ -164,10 +164,10 @@ constexpr std::array<std::array<PvFn, 8>, kMaxDV> pv_table(std::index_sequence<D
 constexpr auto kPv = pv_table(std::make_index_sequence<kMaxDV>());  // [DV-1][RT-1]
 
 struct Geometry {
-  int group = 1;     // query heads per KV head
-  int d = 0;         // head_dim
-  int d_pad = 0;     // head_dim rounded up to 16
-  int64_t bq = 1;    // queries per work item
+  int group = 1;   // query heads per KV head
+  int d = 0;       // head_dim
+  int d_pad = 0;   // head_dim rounded up to 16
+  int64_t bq = 1;  // queries per work item
   int64_t n_qblocks = 0;
   int64_t n_chunks = 1;  // key chunks per (KV head, query block)
   int rows_max = 0;
@@ -183,8 +183,8 @@ struct RowState {  // per-thread scratch of one work item
 };
 
 // Keys [key0, key1) of KV head g for queries [t0, t1): leaves unnormalized O, m, l in st.
-QS_TARGET_AVX512 void run_item(const AttentionArgs& a, const Geometry& geo, int g, int64_t t0, int64_t t1,
-                               int64_t key0, int64_t key1, RowState& st) {
+QS_TARGET_AVX512 void run_item(const AttentionArgs& a, const Geometry& geo, int g, int64_t t0, int64_t t1, int64_t key0,
+                               int64_t key1, RowState& st) {
   const int rows = static_cast<int>((t1 - t0) * geo.group);
   const int d = geo.d;
   std::array<const float*, 256> qrow_storage;

@@ -7,11 +7,11 @@
 // Loop nest: K blocks of at most kc_max, M blocks sized so the packed x block stays in L3;
 // x is packed once per block (all threads), then the N panels are handed out dynamically and
 // each thread packs its 32-column W panel (kc x 32, L2 resident) and sweeps it over the M block.
+#include "kernels/simd_avx512.h"  // first: see the note there
+//
 #include <array>
 #include <utility>
 
-#include "kernels/simd_avx512.h"  // first: see the note there
-//
 #include "kernels/matmul_internal.h"
 
 #if QS_HAVE_X86
@@ -54,7 +54,8 @@ QS_TARGET_AVX512 void pack_w_f32(const char* w, int64_t ldw_bytes, int64_t rows,
         // The next panel's rows, same columns, one prefetch per 64-byte line (into L2): W may
         // come cold from DRAM, and 32 rows x 16 columns are too many short streams for the
         // hardware prefetchers. A prefetch past the end of W is harmless (never faults).
-        if (WT == DType::F32 || kb % 32 == 0) _mm_prefetch(w + (row + kNR) * ldw_bytes + (k0 + kb) * kElem, _MM_HINT_T1);
+        if (WT == DType::F32 || kb % 32 == 0)
+          _mm_prefetch(w + (row + kNR) * ldw_bytes + (k0 + kb) * kElem, _MM_HINT_T1);
         r[i] = row < rows ? load_w16<WT>(w + row * ldw_bytes, k0 + kb, kn) : _mm512_setzero_ps();
       }
       transpose16x16(r);
@@ -64,7 +65,8 @@ QS_TARGET_AVX512 void pack_w_f32(const char* w, int64_t ldw_bytes, int64_t rows,
 }
 
 // bf16 W rows -> dst[k/2][32] pairs (w[n][k], w[n][k+1]) as 32-bit words, zero padded.
-QS_TARGET_AVX512 void pack_w_bf16(const char* w, int64_t ldw_bytes, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst) {
+QS_TARGET_AVX512 void pack_w_bf16(const char* w, int64_t ldw_bytes, int64_t rows, int64_t k0, int64_t kc,
+                                  uint32_t* dst) {
   for (int64_t kb = 0; kb < kc; kb += 32) {
     const int64_t kn = std::min<int64_t>(32, kc - kb);
     const int64_t pairs = (kn + 1) / 2;
@@ -173,8 +175,8 @@ QS_TARGET_AVX512 void kernel_f32(const float* xp, const float* wp, int64_t kc, f
 
 // xp: [kc/2][14] bf16 pairs, wp: [kc/2][32] bf16 pairs.
 template <int MR>
-QS_TARGET_AVX512_BF16 void kernel_bf16(const uint32_t* xp, const uint32_t* wp, int64_t kpairs, float* y,
-                                       int64_t ldy, int64_t cols, const float* bias, bool accumulate) {
+QS_TARGET_AVX512_BF16 void kernel_bf16(const uint32_t* xp, const uint32_t* wp, int64_t kpairs, float* y, int64_t ldy,
+                                       int64_t cols, const float* bias, bool accumulate) {
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
@@ -219,9 +221,14 @@ struct F32Family {
   }
   void pack_w(const char* w, int64_t ldw_bytes, int64_t rows, int64_t k0, int64_t kc, Elem* dst) const {
     switch (w_dtype) {
-      case DType::F16: pack_w_f32<DType::F16>(w, ldw_bytes, rows, k0, kc, dst); break;
-      case DType::BF16: pack_w_f32<DType::BF16>(w, ldw_bytes, rows, k0, kc, dst); break;
-      default: pack_w_f32<DType::F32>(w, ldw_bytes, rows, k0, kc, dst);
+      case DType::F16:
+        pack_w_f32<DType::F16>(w, ldw_bytes, rows, k0, kc, dst);
+        break;
+      case DType::BF16:
+        pack_w_f32<DType::BF16>(w, ldw_bytes, rows, k0, kc, dst);
+        break;
+      default:
+        pack_w_f32<DType::F32>(w, ldw_bytes, rows, k0, kc, dst);
     }
   }
   static constexpr auto kKernels = f32_kernels(std::make_index_sequence<kMR>());

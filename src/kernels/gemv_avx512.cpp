@@ -4,11 +4,11 @@
 // Threads take chunks of W rows dynamically. The x rows are converted once per call into a
 // zero-padded buffer (bf16 pairs for VDPBF16PS, or f32, rounded to bf16 when W is bf16), so
 // only the W loads of the last partial vector need a mask.
+#include "kernels/simd_avx512.h"  // first: see the note there
+//
 #include <array>
 #include <utility>
 
-#include "kernels/simd_avx512.h"  // first: see the note there
-//
 #include "kernels/matmul_internal.h"
 
 #if QS_HAVE_X86
@@ -163,10 +163,14 @@ struct Tables {
   static constexpr auto kR8 = table<XT, Pick, 8>(std::make_index_sequence<kGemvGroupRows>());
   static GemvFn<XT> get(int mr, int r) {
     switch (r) {
-      case 8: return kR8[mr - 1];
-      case 4: return kR4[mr - 1];
-      case 3: return kR3[mr - 1];
-      default: return kR1[mr - 1];
+      case 8:
+        return kR8[mr - 1];
+      case 4:
+        return kR4[mr - 1];
+      case 3:
+        return kR3[mr - 1];
+      default:
+        return kR1[mr - 1];
     }
   }
 };
@@ -239,8 +243,11 @@ void gemv_avx512(const MatmulArgs& a, ThreadPool& pool, bool bf16_dot) {
         gemv_fma_family<DType::BF16>(a, pool);
       }
       break;
-    case DType::F16: gemv_fma_family<DType::F16>(a, pool); break;
-    default: gemv_fma_family<DType::F32>(a, pool);
+    case DType::F16:
+      gemv_fma_family<DType::F16>(a, pool);
+      break;
+    default:
+      gemv_fma_family<DType::F32>(a, pool);
   }
 }
 

@@ -28,7 +28,8 @@ void widen_row(const MatmulArgs& a, int64_t n, float* out) {
       for (int64_t k = 0; k < a.K; ++k) out[k] = f16_to_f32(h[k]);
       break;
     }
-    default: std::memcpy(out, row, static_cast<size_t>(a.K) * sizeof(float));
+    default:
+      std::memcpy(out, row, static_cast<size_t>(a.K) * sizeof(float));
   }
 }
 
@@ -79,8 +80,7 @@ void matmul_generic(const MatmulArgs& a, ThreadPool& pool) {
           float out[kTile][kTile];
           dot_tile(xf + mb * a.K, wf + (nb - n0) * a.K, a.K, a.K, mi, nj, out);
           for (int i = 0; i < mi; ++i)
-            for (int j = 0; j < nj; ++j)
-              a.y[(mb + i) * a.ldy + nb + j] = out[i][j] + (a.bias ? a.bias[nb + j] : 0.0f);
+            for (int j = 0; j < nj; ++j) a.y[(mb + i) * a.ldy + nb + j] = out[i][j] + (a.bias ? a.bias[nb + j] : 0.0f);
         }
       }
     }
@@ -130,15 +130,20 @@ void matmul(const MatmulArgs& a, ThreadPool& pool, MatmulPath path) {
   switch (simd_level()) {
 #if QS_HAVE_X86
     case SimdLevel::Avx512:
-      if (path == MatmulPath::Gemv) detail::gemv_avx512(a, p, use_avx512_bf16());
-      else detail::gemm_avx512(a, p, use_avx512_bf16());
+      if (path == MatmulPath::Gemv)
+        detail::gemv_avx512(a, p, use_avx512_bf16());
+      else
+        detail::gemm_avx512(a, p, use_avx512_bf16());
       return;
     case SimdLevel::Avx2:
-      if (path == MatmulPath::Gemv) detail::gemv_avx2(a, p);
-      else detail::gemm_avx2(a, p);
+      if (path == MatmulPath::Gemv)
+        detail::gemv_avx2(a, p);
+      else
+        detail::gemm_avx2(a, p);
       return;
 #endif
-    default: detail::matmul_generic(a, p);
+    default:
+      detail::matmul_generic(a, p);
   }
 }
 

@@ -23,10 +23,10 @@ struct MatmulArgs {
   int64_t M = 0, N = 0, K = 0;
   const float* x = nullptr;  // [M, ldx]
   int64_t ldx = 0;
-  const void* w = nullptr;   // [N, ldw] in w_dtype
+  const void* w = nullptr;  // [N, ldw] in w_dtype
   int64_t ldw = 0;
   DType w_dtype = DType::F32;
-  float* y = nullptr;        // [M, ldy], overwritten
+  float* y = nullptr;  // [M, ldy], overwritten
   int64_t ldy = 0;
   const float* bias = nullptr;  // optional [N], added to every row
 };

@@ -3,8 +3,6 @@
 //  - GEMM: x and W panels packed (plain C++), 6 x 16 register tile of f32 FMAs.
 // bf16 weights are widened exactly and x is rounded to bf16 first (the contract's products);
 // f16 weights are widened exactly with F16C.
-#include <immintrin.h>
-
 #include <array>
 #include <cstring>
 #include <utility>
@@ -13,6 +11,7 @@
 #include "kernels/matmul_internal.h"
 
 #if QS_HAVE_X86
+#include <immintrin.h>
 
 namespace qs::kernels::detail {
 
@@ -26,8 +25,10 @@ QS_INLINE_AVX2 __m256 load_w8(const char* row, int64_t k) {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
   } else {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k));
-    if constexpr (WT == DType::F16) return _mm256_cvtph_ps(h);
-    else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    if constexpr (WT == DType::F16)
+      return _mm256_cvtph_ps(h);
+    else
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
 }
 
@@ -136,9 +137,12 @@ constexpr int64_t kKc = 1024;
 float widen(const MatmulArgs& a, int64_t n, int64_t k) {
   const char* row = w_row(a, n);
   switch (a.w_dtype) {
-    case DType::BF16: return bf16_to_f32(reinterpret_cast<const uint16_t*>(row)[k]);
-    case DType::F16: return f16_to_f32(reinterpret_cast<const uint16_t*>(row)[k]);
-    default: return reinterpret_cast<const float*>(row)[k];
+    case DType::BF16:
+      return bf16_to_f32(reinterpret_cast<const uint16_t*>(row)[k]);
+    case DType::F16:
+      return f16_to_f32(reinterpret_cast<const uint16_t*>(row)[k]);
+    default:
+      return reinterpret_cast<const float*>(row)[k];
   }
 }
 
@@ -165,8 +169,7 @@ QS_TARGET_AVX2 void gemm_tile(const float* xp, const float* wp, int64_t kc, floa
     _mm256_store_ps(tile, acc[m][0]);
     _mm256_store_ps(tile + 8, acc[m][1]);
     float* row = y + m * ldy;
-    for (int64_t c = 0; c < cols; ++c)
-      row[c] = accumulate ? row[c] + tile[c] : tile[c] + (bias ? bias[c] : 0.0f);
+    for (int64_t c = 0; c < cols; ++c) row[c] = accumulate ? row[c] + tile[c] : tile[c] + (bias ? bias[c] : 0.0f);
   }
 }
 
@@ -181,9 +184,14 @@ constexpr auto kGemm = gemm_table(std::make_index_sequence<kMR>());
 
 void gemv_avx2(const MatmulArgs& a, ThreadPool& pool) {
   switch (a.w_dtype) {
-    case DType::BF16: gemv_typed<DType::BF16>(a, pool); break;
-    case DType::F16: gemv_typed<DType::F16>(a, pool); break;
-    default: gemv_typed<DType::F32>(a, pool);
+    case DType::BF16:
+      gemv_typed<DType::BF16>(a, pool);
+      break;
+    case DType::F16:
+      gemv_typed<DType::F16>(a, pool);
+      break;
+    default:
+      gemv_typed<DType::F32>(a, pool);
   }
 }
 

@@ -24,7 +24,8 @@ void rmsnorm_generic(const float* x, const float* w, float* y, int64_t rows, int
   }
 }
 
-void rope_generic(float* x, int64_t n_tokens, int n_heads, int head_dim, const float* cos, const float* sin, RopeStyle style) {
+void rope_generic(float* x, int64_t n_tokens, int n_heads, int head_dim, const float* cos, const float* sin,
+                  RopeStyle style) {
   const int half = head_dim / 2;
   for (int64_t t = 0; t < n_tokens; ++t) {
     const float* c = cos + t * half;
@@ -83,60 +84,58 @@ void f16_to_f32_generic(const uint16_t* in, float* out, int64_t n) {
 
 }  // namespace detail
 
-namespace {
-bool avx512() {
+// Runs the AVX-512 version when the dispatch level allows it (compiled on x86 only).
 #if QS_HAVE_X86
-  return simd_level() == SimdLevel::Avx512;
+#define QS_OPS_AVX512(call) \
+  if (simd_level() == SimdLevel::Avx512) return detail::call
 #else
-  return false;
+#define QS_OPS_AVX512(call) (void)0
 #endif
-}
-}  // namespace
 
 void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t dim, float eps) {
-  if (avx512()) return detail::rmsnorm_avx512(x, w, y, rows, dim, eps);
+  QS_OPS_AVX512(rmsnorm_avx512(x, w, y, rows, dim, eps));
   detail::rmsnorm_generic(x, w, y, rows, dim, eps);
 }
 
 void rope(float* x, int64_t n_tokens, int n_heads, int head_dim, const float* cos, const float* sin, RopeStyle style) {
-  if (avx512()) return detail::rope_avx512(x, n_tokens, n_heads, head_dim, cos, sin, style);
+  QS_OPS_AVX512(rope_avx512(x, n_tokens, n_heads, head_dim, cos, sin, style));
   detail::rope_generic(x, n_tokens, n_heads, head_dim, cos, sin, style);
 }
 
 void softmax(float* x, int64_t n) {
   if (n <= 0) return;
-  if (avx512()) return detail::softmax_avx512(x, n);
+  QS_OPS_AVX512(softmax_avx512(x, n));
   detail::softmax_generic(x, n);
 }
 
 float log_sum_exp(const float* x, int64_t n) {
   if (n <= 0) return -INFINITY;  // log of an empty sum
-  if (avx512()) return detail::log_sum_exp_avx512(x, n);
+  QS_OPS_AVX512(log_sum_exp_avx512(x, n));
   return detail::log_sum_exp_generic(x, n);
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  if (avx512()) return detail::silu_mul_avx512(gate, up, out, n);
+  QS_OPS_AVX512(silu_mul_avx512(gate, up, out, n));
   detail::silu_mul_generic(gate, up, out, n);
 }
 
 void add_inplace(float* x, const float* y, int64_t n) {
-  if (avx512()) return detail::add_inplace_avx512(x, y, n);
+  QS_OPS_AVX512(add_inplace_avx512(x, y, n));
   detail::add_inplace_generic(x, y, n);
 }
 
 void bf16_to_f32(const uint16_t* in, float* out, int64_t n) {
-  if (avx512()) return detail::bf16_to_f32_avx512(in, out, n);
+  QS_OPS_AVX512(bf16_to_f32_avx512(in, out, n));
   detail::bf16_to_f32_generic(in, out, n);
 }
 
 void f32_to_bf16(const float* in, uint16_t* out, int64_t n) {
-  if (avx512()) return detail::f32_to_bf16_avx512(in, out, n);
+  QS_OPS_AVX512(f32_to_bf16_avx512(in, out, n));
   detail::f32_to_bf16_generic(in, out, n);
 }
 
 void f16_to_f32(const uint16_t* in, float* out, int64_t n) {
-  if (avx512()) return detail::f16_to_f32_avx512(in, out, n);
+  QS_OPS_AVX512(f16_to_f32_avx512(in, out, n));
   detail::f16_to_f32_generic(in, out, n);
 }
 

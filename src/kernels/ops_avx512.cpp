@@ -60,8 +60,10 @@ QS_TARGET_AVX512 void rope_avx512(float* x, int64_t n_tokens, int n_heads, int h
       } else {
         for (int i = 0; i < half; i += 8) {  // 8 pairs = 16 values per step
           const __mmask16 m = lanes16(2 * (half - i));
-          const __m512 cv8 = _mm512_castps256_ps512(_mm256_maskz_loadu_ps(static_cast<__mmask8>(lanes16(half - i)), c + i));
-          const __m512 sv8 = _mm512_castps256_ps512(_mm256_maskz_loadu_ps(static_cast<__mmask8>(lanes16(half - i)), s + i));
+          const __m512 cv8 =
+              _mm512_castps256_ps512(_mm256_maskz_loadu_ps(static_cast<__mmask8>(lanes16(half - i)), c + i));
+          const __m512 sv8 =
+              _mm512_castps256_ps512(_mm256_maskz_loadu_ps(static_cast<__mmask8>(lanes16(half - i)), s + i));
           const __m512 cv = _mm512_permutexvar_ps(spread_lo, cv8);
           const __m512 sv = _mm512_xor_ps(_mm512_permutexvar_ps(spread_lo, sv8), sign);  // (-s, s)
           const __m512 ab = _mm512_maskz_loadu_ps(m, v + 2 * i);

@@ -19,9 +19,14 @@ void matmul_reference(const MatmulArgs& a) {
       for (int64_t k = 0; k < a.K; ++k) {
         float w;
         switch (a.w_dtype) {
-          case DType::BF16: w = qs::bf16_to_f32(static_cast<const uint16_t*>(a.w)[n * a.ldw + k]); break;
-          case DType::F16: w = qs::f16_to_f32(static_cast<const uint16_t*>(a.w)[n * a.ldw + k]); break;
-          default: w = static_cast<const float*>(a.w)[n * a.ldw + k];
+          case DType::BF16:
+            w = qs::bf16_to_f32(static_cast<const uint16_t*>(a.w)[n * a.ldw + k]);
+            break;
+          case DType::F16:
+            w = qs::f16_to_f32(static_cast<const uint16_t*>(a.w)[n * a.ldw + k]);
+            break;
+          default:
+            w = static_cast<const float*>(a.w)[n * a.ldw + k];
         }
         acc = std::fma(xr[k], w, acc);
       }

@@ -1,7 +1,5 @@
 #include "kernels/simd_avx512.h"  // first: see the note there
 //
-#include "kernels/roofline.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -9,13 +7,22 @@
 
 #include "core/aligned.h"
 #include "core/cpu.h"
+#include "core/dtype.h"
 #include "core/timer.h"
+#include "kernels/roofline.h"
 
 namespace qs::kernels {
 
 namespace {
 
-std::atomic<float> g_sink{0};  // keeps the measured loops from being optimized away
+// Makes a result observable so the loop computing it is not optimized away (a store to an
+// unread variable is not enough: clang proves it dead and drops the whole loop).
+template <class T>
+inline void keep(const T& value) {
+  asm volatile("" : : "m"(value) : "memory");
+}
+// Loop inputs the compiler cannot see (clang would otherwise evaluate constant loops).
+volatile float g_one = 0.999f, g_small = 1e-3f;
 
 constexpr int kRepeats = 4;
 
@@ -59,10 +66,13 @@ float read_generic(const float* p, size_t n) {
 float read_all(const float* p, size_t n) {
   switch (simd_level()) {
 #if QS_HAVE_X86
-    case SimdLevel::Avx512: return read_avx512(p, n);
-    case SimdLevel::Avx2: return read_avx2(p, n);
+    case SimdLevel::Avx512:
+      return read_avx512(p, n);
+    case SimdLevel::Avx2:
+      return read_avx2(p, n);
 #endif
-    default: return read_generic(p, n);
+    default:
+      return read_generic(p, n);
   }
 }
 
@@ -73,45 +83,47 @@ constexpr int64_t kIters = int64_t{1} << 22;
 #if QS_HAVE_X86
 QS_TARGET_AVX512 double fma_loop_avx512() {
   __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
-  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+  const float one = g_one, small = g_small;
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(small * static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(one), b = _mm512_set1_ps(small);
   for (int64_t it = 0; it < kIters; ++it) {
 #pragma GCC unroll 12
     for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
   }
   __m512 s = acc[0];
   for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  g_sink.store(avx512::hsum(s), std::memory_order_relaxed);
+  keep(s);
   return static_cast<double>(kIters) * 12 * 16 * 2;
 }
 
 QS_TARGET_AVX512_BF16 double dot_loop_avx512_bf16() {
   __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
-  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3a83);
+  const float one = g_one, small = g_small;
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(small * static_cast<float>(i));
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(static_cast<short>(f32_to_bf16(one)));
+  const __m512bh b = (__m512bh)_mm512_set1_epi16(static_cast<short>(f32_to_bf16(small)));
   for (int64_t it = 0; it < kIters; ++it) {
 #pragma GCC unroll 12
     for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
   }
   __m512 s = acc[0];
   for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  g_sink.store(avx512::hsum(s), std::memory_order_relaxed);
+  keep(s);
   return static_cast<double>(kIters) * 12 * 32 * 2;
 }
 
 QS_TARGET_AVX2 double fma_loop_avx2() {
   __m256 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
-  const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
+  const float one = g_one, small = g_small;
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(small * static_cast<float>(i));
+  const __m256 a = _mm256_set1_ps(one), b = _mm256_set1_ps(small);
   for (int64_t it = 0; it < kIters; ++it) {
 #pragma GCC unroll 12
     for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
   }
   __m256 s = acc[0];
   for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, s);
-  g_sink.store(lanes[0] + lanes[7], std::memory_order_relaxed);
+  keep(s);
   return static_cast<double>(kIters) * 12 * 8 * 2;
 }
 #endif
@@ -121,15 +133,14 @@ double mul_add_loop_generic() {
   float acc[12][4];
   for (int i = 0; i < 12; ++i)
     for (int l = 0; l < 4; ++l) acc[i][l] = static_cast<float>(i + l);
-  volatile float va = 0.999f, vb = 1e-3f;
-  const float a = va, b = vb;
+  const float a = g_one, b = g_small;
   for (int64_t it = 0; it < kIters / 4; ++it)
     for (int i = 0; i < 12; ++i)
       for (int l = 0; l < 4; ++l) acc[i][l] = acc[i][l] * a + b;
   float s = 0;
   for (auto& r : acc)
     for (float v : r) s += v;
-  g_sink.store(s, std::memory_order_relaxed);
+  keep(s);
   return static_cast<double>(kIters / 4) * 12 * 4 * 2;
 }
 
@@ -138,9 +149,11 @@ double flop_loop(DType dtype) {
 #if QS_HAVE_X86
     case SimdLevel::Avx512:
       return dtype == DType::BF16 && use_avx512_bf16() ? dot_loop_avx512_bf16() : fma_loop_avx512();
-    case SimdLevel::Avx2: return fma_loop_avx2();
+    case SimdLevel::Avx2:
+      return fma_loop_avx2();
 #endif
-    default: return mul_add_loop_generic();
+    default:
+      return mul_add_loop_generic();
   }
 }
 
@@ -167,7 +180,7 @@ double measure_memory_bandwidth_gbs(ThreadPool& pool, size_t bytes) {
         },
         64);
     const double secs = sw.seconds();
-    g_sink.store(total.load(), std::memory_order_relaxed);
+    keep(total);
     best = std::max(best, static_cast<double>(n * sizeof(float)) / secs / 1e9);
   }
   return best;

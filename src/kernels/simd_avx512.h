@@ -11,11 +11,15 @@
 // GCC 12 warns inside its own AVX-512 headers (the `__Y = __Y` of _mm512_undefined_*, GCC
 // bug 105593) wherever they are inlined; the warning is attributed to the header lines, so it
 // is silenced for them only. This header must come before any other include of immintrin.h.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
 
 #include <cstdint>
 

@@ -1,6 +1,8 @@
 // matmul: every path (GEMV, GEMM, auto) at every SIMD level this CPU has, against
 // matmul_reference, on shapes that hit every tail (M, N, K not multiples of the tiles),
 // with row strides, bias, and NaN poison in the stride padding (must never be read).
+#include "kernels/matmul.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/kernel_test_util.h"
-#include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
 
 namespace qs::kernels {
@@ -104,8 +105,8 @@ void expect_matches(const Problem& p, const std::vector<float>& y, const std::st
       const float want = p.ref[m * ldy + n];
       const double tol = 1e-5 * p.abs_sum[m * p.N + n] + 1e-30;
       if (!(std::fabs(static_cast<double>(got) - want) <= tol) && reported++ < 5)
-        ADD_FAILURE() << what << " M=" << p.M << " N=" << p.N << " K=" << p.K << " m=" << m << " n=" << n
-                      << " got " << got << " want " << want << " tol " << tol;
+        ADD_FAILURE() << what << " M=" << p.M << " N=" << p.N << " K=" << p.K << " m=" << m << " n=" << n << " got "
+                      << got << " want " << want << " tol " << tol;
     }
   }
 }
@@ -120,8 +121,9 @@ void check_all_paths(const Problem& p, ThreadPool& pool) {
     for (MatmulPath path : {MatmulPath::Auto, MatmulPath::Gemv, MatmulPath::Gemm}) {
       auto y = poisoned_output(p);
       matmul(p.args(y.data()), pool, path);
-      expect_matches(p, y, std::string(dtype_name(p.dtype)) + " " + testing::level_name(level) + " path " +
-                               std::to_string(static_cast<int>(path)));
+      expect_matches(p, y,
+                     std::string(dtype_name(p.dtype)) + " " + testing::level_name(level) + " path " +
+                         std::to_string(static_cast<int>(path)));
     }
 #if QS_HAVE_X86
     // On AVX512_BF16 machines also run the AVX-512 FMA path for bf16 weights (what CPUs
@@ -129,8 +131,10 @@ void check_all_paths(const Problem& p, ThreadPool& pool) {
     if (level == SimdLevel::Avx512 && p.dtype == DType::BF16) {
       for (bool gemm : {false, true}) {
         auto y = poisoned_output(p);
-        if (gemm) detail::gemm_avx512(p.args(y.data()), pool, false);
-        else detail::gemv_avx512(p.args(y.data()), pool, false);
+        if (gemm)
+          detail::gemm_avx512(p.args(y.data()), pool, false);
+        else
+          detail::gemv_avx512(p.args(y.data()), pool, false);
         expect_matches(p, y, std::string("bf16 avx512 without dot, gemm=") + (gemm ? "1" : "0"));
       }
     }

@@ -1,6 +1,8 @@
 // Row-wise / element-wise ops at every SIMD level against the portable versions (the
 // references) and against double-precision truth; the vector exp against libm; the bulk
 // conversions bit-exact against core/dtype.h over every 16-bit pattern.
+#include "kernels/ops.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +11,6 @@
 
 #include "core/dtype.h"
 #include "kernels/kernel_test_util.h"
-#include "kernels/ops.h"
 #include "kernels/ops_internal.h"
 
 namespace qs::kernels {
@@ -39,7 +40,8 @@ TEST(VectorExp, WithinTwoUlpOverTheWholeRange) {
   // denormals to +inf), tiny arguments of both signs included.
   std::vector<float> xs;
   for (uint64_t u = 0; u <= f32_bits(89.0f); u += 211) xs.push_back(f32_from_bits(static_cast<uint32_t>(u)));
-  for (uint64_t u = 0x80000000u; u <= f32_bits(-104.0f); u += 211) xs.push_back(f32_from_bits(static_cast<uint32_t>(u)));
+  for (uint64_t u = 0x80000000u; u <= f32_bits(-104.0f); u += 211)
+    xs.push_back(f32_from_bits(static_cast<uint32_t>(u)));
   std::vector<float> got(xs.size());
   detail::exp_avx512(xs.data(), got.data(), static_cast<int64_t>(xs.size()));
   int64_t worst = 0;
@@ -55,8 +57,9 @@ TEST(VectorExp, WithinTwoUlpOverTheWholeRange) {
 TEST(VectorExp, SpecialValues) {
   if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
   const float inf = std::numeric_limits<float>::infinity();
-  const std::vector<float> xs = {0.0f, -0.0f, 1.0f, -1.0f, 88.72f, 88.73f, 100.0f, inf, -87.3f, -103.0f, -104.0f,
-                                 -1000.0f, -inf, std::numeric_limits<float>::quiet_NaN()};
+  const std::vector<float> xs = {
+      0.0f, -0.0f,  1.0f,    -1.0f,   88.72f,   88.73f, 100.0f,
+      inf,  -87.3f, -103.0f, -104.0f, -1000.0f, -inf,   std::numeric_limits<float>::quiet_NaN()};
   std::vector<float> got(xs.size());
   detail::exp_avx512(xs.data(), got.data(), static_cast<int64_t>(xs.size()));
   EXPECT_EQ(got[0], 1.0f);
@@ -87,8 +90,10 @@ TEST(Conversions, EveryHalfPatternBitExact) {
     f16_to_f32(all.data(), out.data(), 65533);
     for (int i = 0; i < 65533; ++i) {
       const float want = qs::f16_to_f32(all[i]);
-      if (std::isnan(want)) ASSERT_TRUE(std::isnan(out[i])) << i;
-      else ASSERT_EQ(f32_bits(out[i]), f32_bits(want)) << i;
+      if (std::isnan(want))
+        ASSERT_TRUE(std::isnan(out[i])) << i;
+      else
+        ASSERT_EQ(f32_bits(out[i]), f32_bits(want)) << i;
     }
     EXPECT_EQ(out[65533], 7.0f);
   }
@@ -153,7 +158,8 @@ TEST(Rope, BothStylesMatchPortableVersionExactly) {
         rope(got.data(), tokens, heads, head_dim, c.data(), s.data(), style);
         // Same operations in the same order (two products, one add, nothing fused): identical.
         for (size_t i = 0; i < x.size(); ++i)
-          ASSERT_EQ(f32_bits(got[i]), f32_bits(want[i])) << head_dim << " style " << static_cast<int>(style) << " " << i;
+          ASSERT_EQ(f32_bits(got[i]), f32_bits(want[i]))
+              << head_dim << " style " << static_cast<int>(style) << " " << i;
       }
   }
 }
