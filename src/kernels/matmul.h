@@ -39,6 +39,7 @@ void matmul(const MatmulArgs& a, ThreadPool& pool);
 enum class MatmulPath { Auto, Gemv, Gemm };
 void matmul(const MatmulArgs& a, ThreadPool& pool, MatmulPath path);
 int64_t matmul_gemv_max_rows(DType w_dtype);
+
 // Straightforward single-threaded reference with the same numerics contract (tests).
 void matmul_reference(const MatmulArgs& a);
 
