@@ -23,16 +23,23 @@ struct MatmulArgs {
   int64_t M = 0, N = 0, K = 0;
   const float* x = nullptr;  // [M, ldx]
   int64_t ldx = 0;
-  const void* w = nullptr;   // [N, ldw] in w_dtype
+  const void* w = nullptr;  // [N, ldw] in w_dtype
   int64_t ldw = 0;
   DType w_dtype = DType::F32;
-  float* y = nullptr;        // [M, ldy], overwritten
+  float* y = nullptr;  // [M, ldy], overwritten
   int64_t ldy = 0;
   const float* bias = nullptr;  // optional [N], added to every row
 };
 
 // Fast path (dispatches on CPU features and M). Parallel over `pool`.
 void matmul(const MatmulArgs& a, ThreadPool& pool);
+
+// Which algorithm runs: Auto picks GEMV for M <= matmul_gemv_max_rows() and GEMM above.
+// Forcing one (tests, benchmarks) gives the same numbers up to f32 accumulation order.
+enum class MatmulPath { Auto, Gemv, Gemm };
+void matmul(const MatmulArgs& a, ThreadPool& pool, MatmulPath path);
+int64_t matmul_gemv_max_rows(DType w_dtype);
+
 // Straightforward single-threaded reference with the same numerics contract (tests).
 void matmul_reference(const MatmulArgs& a);
 

@@ -1,0 +1,24 @@
+// The two ceilings kernel speed is judged against (`qstudy bench` reports decode as a share of
+// weight bytes / bandwidth and prefill as a share of peak FLOP/s):
+//  - sustained memory read bandwidth: all threads streaming a buffer much larger than the L3;
+//  - peak arithmetic: register-only FMA (f32) or VDPBF16PS (bf16) loops on all threads, with
+//    the instructions the current SIMD level dispatches to.
+// Both are measured, best of a few repeats, since the spec sheet number is rarely reached.
+#pragma once
+
+#include <cstddef>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+
+namespace qs::kernels {
+
+// GB/s (1e9 bytes per second) reading `bytes` with every thread of `pool`.
+double measure_memory_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t{1} << 30);
+
+// GFLOP/s (1e9 floating point operations per second; one FMA = 2) with every thread of `pool`,
+// for the arithmetic matmul uses with weights of `dtype`: BF16 -> VDPBF16PS where the CPU
+// has it (f32 FMA otherwise), F32 and F16 -> f32 FMA.
+double measure_peak_gflops(DType dtype, ThreadPool& pool);
+
+}  // namespace qs::kernels
