@@ -155,7 +155,7 @@ void BpeModel::emit(std::string_view word, const std::vector<Symbol>& syms, std:
     } else if (unk_id >= 0) {
       out.push_back(unk_id);
     } else {
-      fail("encode: ", qs::quoted(bytes), " has no token, and the tokenizer has neither byte fallback nor an unk_token");
+      fail("encode: ", qs::quote(bytes), " has no token, and the tokenizer has neither byte fallback nor an unk_token");
     }
   }
 }

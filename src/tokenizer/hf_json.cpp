@@ -86,7 +86,7 @@ std::shared_ptr<const Regex> read_pattern(const Reader& r, const json& obj, cons
 }
 
 [[noreturn]] void unsupported(const Reader& r, const std::string& field, const std::string& type, const char* what) {
-  r.bad(Reader::join(field, "type"), cat(qs::quoted(type), " is not supported (", what, ")"));
+  r.bad(Reader::join(field, "type"), cat(qs::quote(type), " is not supported (", what, ")"));
 }
 
 void read_normalizer(const Reader& r, const json& n, const std::string& field, std::vector<Normalizer>& out) {
@@ -130,7 +130,7 @@ void read_pre_tokenizer(const Reader& r, const json& p, const std::string& field
     std::string behavior = r.opt_str(p, "behavior", field, "Isolated");
     if (behavior == "Removed") x.removed = true;
     else if (behavior != "Isolated")
-      r.bad(Reader::join(field, "behavior"), cat(qs::quoted(behavior), " is not supported (Isolated or Removed)"));
+      r.bad(Reader::join(field, "behavior"), cat(qs::quote(behavior), " is not supported (Isolated or Removed)"));
     out.push_back(std::move(x));
   } else if (type == "ByteLevel") {
     PreTokenizer x(PreTokenizer::Kind::kByteLevel);
@@ -145,7 +145,7 @@ void read_pre_tokenizer(const Reader& r, const json& p, const std::string& field
     if (scheme == "always") x.prepend_scheme = PreTokenizer::Prepend::kAlways;
     else if (scheme == "first") x.prepend_scheme = PreTokenizer::Prepend::kFirst;
     else if (scheme == "never") x.prepend_scheme = PreTokenizer::Prepend::kNever;
-    else r.bad(Reader::join(field, "prepend_scheme"), cat(qs::quoted(scheme), " is not one of always, first, never"));
+    else r.bad(Reader::join(field, "prepend_scheme"), cat(qs::quote(scheme), " is not one of always, first, never"));
     x.add_prefix_space = r.opt_bool(p, "add_prefix_space", field, scheme != "never");
     out.push_back(std::move(x));
   } else {
@@ -194,7 +194,7 @@ void read_decoder(const Reader& r, const json& d, const std::string& field, std:
 
 int32_t lookup_token(const Reader& r, const Core& core, const std::string& token, const std::string& field) {
   int32_t id = core.token_to_id.find(token);
-  if (id < 0) r.bad(field, cat("the token ", qs::quoted(token), " is not in the vocabulary"));
+  if (id < 0) r.bad(field, cat("the token ", qs::quote(token), " is not in the vocabulary"));
   return id;
 }
 
@@ -273,14 +273,14 @@ void read_model(const Reader& r, const TokenizerJson& doc, Core& core, std::vect
   const auto n = static_cast<int64_t>(doc.vocab.size());
   core.token_to_id.reserve(doc.vocab.size() + 1024);
   for (const auto& [token, id] : doc.vocab) {
-    std::string f = cat("model.vocab[", qs::quoted(token), "]");
+    std::string f = cat("model.vocab[", qs::quote(token), "]");
     if (id < 0 || id >= n + kMaxIdGap) r.bad(f, cat("id ", id, " is out of range (the vocabulary has ", n, " tokens)"));
     auto i = static_cast<size_t>(id);
     if (i >= core.id_to_token.size()) {
       core.id_to_token.resize(i + 1);
       core.id_exists.resize(i + 1, 0);
     }
-    if (core.id_exists[i]) r.bad(f, cat("id ", id, " is already used by ", qs::quoted(core.id_to_token[i])));
+    if (core.id_exists[i]) r.bad(f, cat("id ", id, " is already used by ", qs::quote(core.id_to_token[i])));
     if (!core.token_to_id.insert(token, static_cast<int32_t>(id))) r.bad(f, "the token appears twice");
     core.id_to_token[i] = token;
     core.id_exists[i] = 1;
@@ -293,7 +293,7 @@ void read_model(const Reader& r, const TokenizerJson& doc, Core& core, std::vect
     joined.assign(a).append(b);
     MergeIds m{core.token_to_id.find(a), core.token_to_id.find(b), core.token_to_id.find(joined)};
     for (auto [id, text] : {std::pair<int32_t, std::string_view>{m.left, a}, {m.right, b}, {m.result, joined}})
-      if (id < 0) r.bad(Reader::index("model.merges", i), cat("the token ", qs::quoted(text), " is not in the vocabulary"));
+      if (id < 0) r.bad(Reader::index("model.merges", i), cat("the token ", qs::quote(text), " is not in the vocabulary"));
     merges.push_back(m);
   }
 
@@ -303,7 +303,7 @@ void read_model(const Reader& r, const TokenizerJson& doc, Core& core, std::vect
   bpe.ignore_merges = r.opt_bool(model, "ignore_merges", field, false);
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     std::string v = r.opt_str(model, key, field, "");
-    if (!v.empty()) r.bad(Reader::join(field, key), cat(qs::quoted(v), " is not supported (only empty or null)"));
+    if (!v.empty()) r.bad(Reader::join(field, key), cat(qs::quote(v), " is not supported (only empty or null)"));
   }
   if (const json* d = r.find(model, "dropout", field)) {
     if (!d->is_number()) r.bad("model.dropout", cat("expected a number or null, got ", d->type_name()));

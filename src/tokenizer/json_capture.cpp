@@ -33,7 +33,7 @@ class CaptureSax final : public nlohmann::json_sax<json> {
       size_t sp = v.find(' ');
       if (sp == std::string::npos || sp == 0 || sp + 1 == v.size() || v.find(' ', sp + 1) != std::string::npos)
         return abort(cat("model.merges[", out_.merges.size(), "]: expected \"left right\" (two tokens and one space), got ",
-                         qs::quoted(v)));
+                         qs::quote(v)));
       out_.merges.emplace_back(v.substr(0, sp), v.substr(sp + 1));
       return true;
     }
@@ -113,7 +113,7 @@ class CaptureSax final : public nlohmann::json_sax<json> {
   }
   // A value that is not part of a captured member goes into the DOM.
   bool value(json&& v, const char* what) {
-    if (mode_ == Mode::kVocab) return abort(cat("model.vocab[", qs::quoted(key_), "]: expected an integer id, got ", what));
+    if (mode_ == Mode::kVocab) return abort(cat("model.vocab[", qs::quote(key_), "]: expected an integer id, got ", what));
     if (mode_ == Mode::kMerges || mode_ == Mode::kMergePair)
       return abort(cat("model.merges[", out_.merges.size(), "]: expected \"left right\" or [left, right], got ", what));
     insert(std::move(v));

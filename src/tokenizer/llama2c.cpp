@@ -108,7 +108,7 @@ Llama2cSource parse_llama2c(std::string_view bytes, const std::string& name) {
            bytes.size() - at, " left");
     std::string piece(bytes.substr(at, static_cast<size_t>(len)));
     at += static_cast<size_t>(len);
-    if (!is_valid_utf8(piece)) fail(name, ": token ", i, ": ", qs::quoted(piece), " is not valid UTF-8");
+    if (!is_valid_utf8(piece)) fail(name, ": token ", i, ": ", qs::quote(piece), " is not valid UTF-8");
     src.pieces.push_back(std::move(piece));
     src.scores.push_back(score);
   }
@@ -119,13 +119,13 @@ Llama2cSource parse_llama2c(std::string_view bytes, const std::string& name) {
   for (int b = 0; b < 256; ++b) {
     const std::string& piece = src.pieces[static_cast<size_t>(kFirstByteId + b)];
     if (piece != byte_fallback_token(b))
-      fail(name, ": token ", kFirstByteId + b, " is ", qs::quoted(piece), ", expected ", byte_fallback_token(b),
+      fail(name, ": token ", kFirstByteId + b, " is ", qs::quote(piece), ", expected ", byte_fallback_token(b),
            " (llama2.c encodes byte b as id b + 3)");
   }
   StringIdMap seen;
   for (size_t id = 0; id < src.pieces.size(); ++id) {
     if (!seen.insert(display_piece(src.pieces[id], id), static_cast<int32_t>(id)))
-      fail(name, ": token ", id, " (", qs::quoted(src.pieces[id]), ") duplicates token ",
+      fail(name, ": token ", id, " (", qs::quote(src.pieces[id]), ") duplicates token ",
            seen.find(display_piece(src.pieces[id], id)));
   }
   return src;

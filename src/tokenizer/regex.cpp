@@ -77,7 +77,7 @@ void scan(const pcre2_code* code, std::string_view text, F&& fn) {
 
 std::string translate_pattern(std::string_view p, const std::string& where) {
   auto unsupported = [&](const std::string& what) {
-    fail(where, ": regex ", qs::quoted(p), ": ", what, " is not supported");
+    fail(where, ": regex ", qs::quote(p), ": ", what, " is not supported");
   };
   std::string out;
   out.reserve(p.size() * 2);
@@ -94,7 +94,7 @@ std::string translate_pattern(std::string_view p, const std::string& where) {
     char c = p[i];
     bool caseless = !caseless_depths.empty();
     if (c == '\\') {
-      if (i + 1 >= p.size()) fail(where, ": regex ", qs::quoted(p), ": ends with a lone backslash");
+      if (i + 1 >= p.size()) fail(where, ": regex ", qs::quote(p), ": ends with a lone backslash");
       char n = p[i + 1];
       auto shorthand = [&](std::string_view body, bool negated) {
         if (in_class) {
@@ -198,7 +198,7 @@ std::string translate_pattern(std::string_view p, const std::string& where) {
           char k = i + 2 < p.size() ? p[i + 2] : '\0';
           char k2 = i + 3 < p.size() ? p[i + 3] : '\0';
           bool ok = k == ':' || k == '=' || k == '!' || (k == '<' && (k2 == '=' || k2 == '!' || is_ascii_letter(k2)));
-          if (!ok) unsupported(cat("the group ", qs::quoted(p.substr(i, 3))));
+          if (!ok) unsupported(cat("the group ", qs::quote(p.substr(i, 3))));
         }
         ++depth;
         out += '(';
@@ -239,7 +239,7 @@ std::shared_ptr<const Regex> Regex::compile(std::string_view pattern, const std:
                                    PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C, &error_code,
                                    &error_offset, nullptr);
   if (!code)
-    fail(where, ": regex ", qs::quoted(pattern), " does not compile: ", pcre2_message(error_code), " (at offset ",
+    fail(where, ": regex ", qs::quote(pattern), " does not compile: ", pcre2_message(error_code), " (at offset ",
          error_offset, " of the translated pattern)");
   // JIT makes splitting several times faster; without it (unsupported CPU) the interpreter runs.
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
