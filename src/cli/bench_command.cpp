@@ -6,6 +6,7 @@
 #include "bench/model_bench.h"
 #include "cli/commands.h"
 #include "cli/model_args.h"
+#include "cli/quantize_args.h"
 #include "core/cpu.h"
 #include "core/progress.h"
 
@@ -16,6 +17,7 @@ struct BenchArgs {
   ModelArgs model;
   BenchOptions bench;
   bool json = false, no_roofline = false;
+  QuantizeArgs quant;
   CommonOptions common;
 };
 }  // namespace
@@ -31,11 +33,14 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--seed", a->bench.seed, "Seed of the random prompt");
   cmd->add_flag("--no-roofline", a->no_roofline, "Skip measuring bandwidth and peak FLOP/s");
   cmd->add_flag("--json", a->json, "Print one JSON object");
+  add_quantize_options(cmd, a->quant, "--quantize");
   add_common_options(cmd, a->common);
   cmd->callback([a] {
     apply_common_options(a->common);
     a->bench.measure_machine = !a->no_roofline;
+    if (!a->quant.scheme.empty()) quantize_options(a->quant);  // validate before loading
     LoadedModel m = load_model_and_tokenizer(a->model);
+    apply_quantization(m, a->quant);
     const BenchResult r = run_bench(*m.model, a->bench);
     if (a->json) {
       nlohmann::json j = {{"model", m.model->source()},

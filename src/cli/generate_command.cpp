@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_args.h"
+#include "cli/quantize_args.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "generate/generator.h"
@@ -19,6 +20,7 @@ struct GenerateArgs {
   SamplingParams sampling;
   uint64_t seed = 0;
   bool json = false, no_special = false;
+  QuantizeArgs quant;
   CommonOptions common;
 };
 }  // namespace
@@ -39,12 +41,15 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Random seed (same seed, same output)");
   cmd->add_flag("--no-special", a->no_special, "Do not add BOS to the prompt");
   cmd->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
+  add_quantize_options(cmd, a->quant, "--quantize");
   add_common_options(cmd, a->common);
   cmd->callback([a] {
     apply_common_options(a->common);
     a->sampling.validate();
     if (!a->prompt_file.empty()) a->prompt = read_text_file(a->prompt_file);
+    if (!a->quant.scheme.empty()) quantize_options(a->quant);  // validate before loading
     LoadedModel m = load_model_and_tokenizer(a->model);
+    apply_quantization(m, a->quant);
     GenerationRequest req{m.tokenizer->encode(a->prompt, !a->no_special), a->seed};
     if (req.prompt.empty()) fail("--prompt: the prompt encodes to no tokens (give a prompt, or allow BOS)");
     GenerateOptions o;

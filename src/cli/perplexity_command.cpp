@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_args.h"
+#include "cli/quantize_args.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/timer.h"
@@ -18,6 +19,7 @@ struct PerplexityArgs {
   std::string file;
   int64_t ctx = 0, chunks = 0;
   bool json = false;
+  QuantizeArgs quant;
   CommonOptions common;
 };
 }  // namespace
@@ -30,11 +32,14 @@ void add_perplexity_command(CLI::App& app) {
   cmd->add_option("--ctx,-c", a->ctx, "Tokens per chunk (default: 512, or the model's context if smaller)");
   cmd->add_option("--chunks", a->chunks, "Score only the first N chunks (0: all)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", a->json, "Print one JSON object");
+  add_quantize_options(cmd, a->quant, "--quantize");
   add_common_options(cmd, a->common);
   cmd->callback([a] {
     apply_common_options(a->common);
     const std::string text = read_text_file(a->file);
+    if (!a->quant.scheme.empty()) quantize_options(a->quant);  // validate before loading
     LoadedModel m = load_model_and_tokenizer(a->model);
+    apply_quantization(m, a->quant);
     Stopwatch tok_clock;
     const std::vector<int32_t> tokens = m.tokenizer->encode(text, true);
     const double tok_seconds = tok_clock.seconds();
