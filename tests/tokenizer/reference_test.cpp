@@ -192,6 +192,21 @@ TEST(ReferenceVariants, MetaspacePreTokenizer) {
   compare_variant("metaspace", j, true);
 }
 
+// Ill-formed UTF-8: we replace each maximal ill-formed subpart by U+FFFD, as node's UTF-8
+// decoder does when it reads the same bytes from a file.
+TEST_P(Reference, IllFormedUtf8LikeNodeReadsIt) {
+  std::string bytes = std::string("caf\xC3\xA9 ok \xFF\xFE x\xE2\x82 y \xF0\x9F\x98 z \xC0\xAF\xED\xA0\x80 ") +
+                      "\xF4\x90\x80\x80 end\n\xE6\x9D\xB1\xE4\xBA";
+  std::string dir = testing::make_temp_dir("ill-formed");
+  write_file_atomic(dir + "/text.bin", bytes);
+  auto tok = Tokenizer::load(tokenizer_dir(GetParam()));
+  testing::ReferenceResult ref =
+      testing::run_reference({GetParam(), GetParam(), "", ""}, Corpus{"ill-formed", {}, {}}, true, false, dir + "/text.bin");
+  ASSERT_EQ(ref.error, "");
+  EXPECT_EQ(tok->encode(bytes), ref.ids[0]);
+  EXPECT_EQ(tok->decode(tok->encode(bytes)), round_trip_expectation(GetParam(), tok::to_valid_utf8(bytes)));
+}
+
 INSTANTIATE_TEST_SUITE_P(SharedTokenizers, Reference, ::testing::Values("llama3", "qwen3", "llama2"),
                          [](const auto& info) { return info.param; });
 
