@@ -12,11 +12,17 @@
 //    a space ("▁" in SentencePiece), characters without a token become <0xNN> byte tokens
 //    (id = byte + 3), BOS = 1, EOS = 2, a dummy space prefix before non-empty text.
 //
-// Contract: ids are identical to the reference (transformers.js 3.7 for tokenizer.json, llama2.c
-// run.c for tokenizer.bin) for all valid UTF-8 text; ill-formed UTF-8 is first replaced by U+FFFD
-// per maximal subpart (what a JavaScript or Python decoder does with the same bytes). Special
-// and added tokens written in the text are always recognized, as HF does (for tokenizer.bin:
-// <unk>, <s>, </s>; llama2.c itself would spell them out character by character).
+// Semantics: those of transformers.js 3.7 for tokenizer.json (the tests compare ids on the
+// shared evaluation data: identical on every document) and of llama2.c's run.c for
+// tokenizer.bin. Where transformers.js and HF tokenizers (Rust) differ we follow transformers.js
+// (regexes use JavaScript's \s, ASCII-only (?i:...), see regex.h), except in two places where
+// we follow HF transformers: add_bos_token/add_eos_token in tokenizer_config.json rebuild the
+// BOS/EOS template (transformers.js ignores them), and a Metaspace step without
+// add_prefix_space derives it from prepend_scheme; and lstrip/rstrip of an added token never
+// trim a neighbouring added token (transformers.js would, turning it into text). Ill-formed UTF-8 is first replaced by U+FFFD per maximal subpart (what a JavaScript or
+// Python decoder does with the same bytes). Special and added tokens written in the text are
+// always recognized, as HF does (for tokenizer.bin: <unk>, <s>, </s>, which llama2.c itself
+// would spell out character by character).
 // Decoding returns valid UTF-8 (U+FFFD where the ids split a character) and does not apply
 // clean_up_tokenization_spaces, so decode(encode(x)) == x wherever the tokenizer can represent x.
 // Every error caused by a file or an argument is a one-line qs::Error naming file and field.

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -135,6 +136,76 @@ TEST_P(Reference, WikiText) { compare_with_reference(GetParam(), wikitext(byte_l
 TEST_P(Reference, Gsm8k) { compare_with_reference(GetParam(), gsm8k(byte_level(GetParam())), false); }
 TEST_P(Reference, Mmlu) { compare_with_reference(GetParam(), mmlu(byte_level(GetParam())), false); }
 TEST_P(Reference, HellaSwag) { compare_with_reference(GetParam(), hellaswag(byte_level(GetParam())), false); }
+
+// A shared tokenizer.json with some components replaced, against transformers.js on the
+// WikiText articles and lines.
+void compare_variant(const std::string& label, const nlohmann::json& tokenizer_json, bool check_decode) {
+  Corpus corpus = wikitext(false);
+  corpus.name = "wikitext-parts";
+  std::string dir = testing::binary_dir() + "/test-exports/" + label;
+  std::filesystem::create_directories(dir);
+  write_file_atomic(dir + "/tokenizer.json", tokenizer_json.dump());
+  auto tok = Tokenizer::from_hf_json(dir + "/tokenizer.json");
+  testing::ReferenceResult ref = testing::run_reference({label, "", dir + "/tokenizer.json", ""}, corpus, true, check_decode);
+  ASSERT_EQ(ref.error, "");
+  size_t identical = 0, decodes = 0;
+  for (size_t i = 0; i < corpus.docs.size(); ++i) {
+    std::vector<int32_t> ids = tok->encode(corpus.docs[i]);
+    if (ids == ref.ids[i]) {
+      ++identical;
+    } else if (identical + 5 > i) {
+      ADD_FAILURE() << label << " on " << corpus.labels[i] << ": " << testing::describe_mismatch(*tok, ids, ref.ids[i]);
+    }
+    if (check_decode && tok->decode(ref.ids[i]) == ref.decoded[i]) ++decodes;
+  }
+  std::printf("%s: %zu documents, %zu identical ids%s\n", label.c_str(), corpus.docs.size(), identical,
+              check_decode ? cat(", ", decodes, " identical decodes").c_str() : "");
+  EXPECT_EQ(identical, corpus.docs.size());
+  if (check_decode) {
+    EXPECT_EQ(decodes, corpus.docs.size());
+  }
+}
+
+nlohmann::json shared_json(const std::string& name) {
+  return nlohmann::json::parse(read_file(tokenizer_dir(name) + "/tokenizer.json"));
+}
+
+// GPT-2's split regex (the ByteLevel pre-tokenizer with use_regex, with and without a prefix
+// space), run with Llama-3's vocabulary and merges: the shared files have no GPT-2 tokenizer.
+TEST(ReferenceVariants, Gpt2SplitRegex) {
+  for (bool prefix_space : {false, true}) {
+    nlohmann::json j = shared_json("llama3");
+    j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", prefix_space}, {"trim_offsets", true}, {"use_regex", true}};
+    compare_variant(prefix_space ? "gpt2-split-prefix" : "gpt2-split", j, false);
+  }
+}
+
+// The newer SentencePiece-style layout: no normalizer, a Metaspace pre-tokenizer and decoder.
+TEST(ReferenceVariants, MetaspacePreTokenizer) {
+  nlohmann::json j = shared_json("llama2");
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "▁"}, {"add_prefix_space", true}, {"prepend_scheme", "always"}};
+  j["decoder"] = {{"type", "Sequence"},
+                  {"decoders", nlohmann::json::array({{{"type", "Metaspace"}, {"replacement", "▁"}, {"add_prefix_space", true}, {"prepend_scheme", "always"}},
+                                                      {{"type", "ByteFallback"}},
+                                                      {{"type", "Fuse"}}})}};
+  compare_variant("metaspace", j, true);
+}
+
+// Ill-formed UTF-8: we replace each maximal ill-formed subpart by U+FFFD, as node's UTF-8
+// decoder does when it reads the same bytes from a file.
+TEST_P(Reference, IllFormedUtf8LikeNodeReadsIt) {
+  std::string bytes = std::string("caf\xC3\xA9 ok \xFF\xFE x\xE2\x82 y \xF0\x9F\x98 z \xC0\xAF\xED\xA0\x80 ") +
+                      "\xF4\x90\x80\x80 end\n\xE6\x9D\xB1\xE4\xBA";
+  std::string dir = testing::make_temp_dir("ill-formed");
+  write_file_atomic(dir + "/text.bin", bytes);
+  auto tok = Tokenizer::load(tokenizer_dir(GetParam()));
+  testing::ReferenceResult ref =
+      testing::run_reference({GetParam(), GetParam(), "", ""}, Corpus{"ill-formed", {}, {}}, true, false, dir + "/text.bin");
+  ASSERT_EQ(ref.error, "");
+  EXPECT_EQ(tok->encode(bytes), ref.ids[0]);
+  EXPECT_EQ(tok->decode(tok->encode(bytes)), round_trip_expectation(GetParam(), tok::to_valid_utf8(bytes)));
+}
 
 INSTANTIATE_TEST_SUITE_P(SharedTokenizers, Reference, ::testing::Values("llama3", "qwen3", "llama2"),
                          [](const auto& info) { return info.param; });

@@ -103,12 +103,14 @@ TEST(Bpe, SpecialTokensInTextAreRecognized) {
 }
 
 TEST(Bpe, HandMadeTokenizersMatchTransformersJs) {
-  std::string dir = testing::make_temp_dir("tiny-tokenizers");
+  // A fixed directory, so that the cached reference ids (keyed by file name and content) are reused.
+  std::string dir = testing::binary_dir() + "/test-exports/tiny";
+  std::filesystem::create_directories(dir);
   testing::Corpus corpus{"tiny", {}, {}};
   for (const char* text : {"abc", "aab", "ab", "aaa", "aaaa", "é\nab", "xxa", "ab</s>ab", "<s>", "  a  b c ", "", "abcabc\n\nab"})
     corpus.add(text, text);
   for (const json& merges : {json{"b c", "a b"}, json{"a b", "b c", "ab c"}, json::array({{"a", "b"}, {"▁", "a"}}), json{"a a"}}) {
-    std::string path = dir + "/tokenizer.json";
+    std::string path = cat(dir, "/tokenizer-", testing::fnv1a(merges.dump()), ".json");
     write_file_atomic(path, tiny_tokenizer(merges).dump());
     auto t = Tokenizer::from_hf_json(path);
     testing::ReferenceResult ref = testing::run_reference({"tiny", "", path, ""}, corpus, true);
