@@ -9,7 +9,7 @@ PACKAGES=(
   libdnnl-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  python3 python3-torch python3-numpy python3-nltk
+  python3 python3-torch python3-numpy python3-nltk python3-jinja2
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
