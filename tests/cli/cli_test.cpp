@@ -171,3 +171,27 @@ TEST(Cli, BadInputIsOneLineError) {
 
 }  // namespace
 }  // namespace qs
+
+namespace qs {
+namespace {
+
+// Weights are used in place from the memory map: running a BF16 model costs about its weights in
+// resident memory, not a second copy (which would double it).
+TEST(Cli, PeakMemoryStaysCloseToTheWeights) {
+  const std::string dir = testing::make_temp_dir("rss") + "/smollm2";
+  auto s = testing::run_command(qstudy("synth --preset smollm2-135m --out " + dir + " -q"));
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  auto r = testing::run_command(
+      qstudy("bench --model " + dir + " --prompt-tokens 64 --gen-tokens 8 -r 1 --no-roofline --json -q"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  const double weights = j["model_bytes"].get<double>();
+  const double peak = j["peak_rss_bytes"].get<double>();
+  std::printf("smollm2-135m bf16: weights %.1f MiB, peak RSS %.1f MiB\n", weights / (1 << 20), peak / (1 << 20));
+  EXPECT_GT(weights, 250e6);
+  // Weights + tokenizer + activations for 64 tokens + KV cache: well under 1.3x the weights.
+  EXPECT_LT(peak, 1.3 * weights);
+}
+
+}  // namespace
+}  // namespace qs
