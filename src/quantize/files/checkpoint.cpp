@@ -46,22 +46,26 @@ std::pair<json, std::string> quantization_config_of(const std::string& dir) {
   return {json(), config_path};
 }
 
-LinearFactory reader_for(const json& qc, const std::string& origin) {
+}  // namespace
+
+namespace files {
+
+LinearFactory checkpoint_reader(const json& qc, const std::string& origin) {
   if (!qc.is_object()) fail(origin, ": quantization_config must be an object");
   auto m = qc.find("quant_method");
   if (m == qc.end() || !m->is_string())
     fail(origin, ": quantization_config.quant_method: missing (expected compressed-tensors, gptq, awq, bitsandbytes or qstudy)");
   const std::string method = m->get<std::string>();
-  if (method == "compressed-tensors") return files::compressed_tensors_reader(qc, origin);
-  if (method == "gptq") return files::gptq_reader(qc, origin);
-  if (method == "awq") return files::awq_reader(qc, origin);
-  if (method == "bitsandbytes") return files::bitsandbytes_reader(qc, origin);
-  if (method == "qstudy") return files::qstudy_reader(qc, origin);
+  if (method == "compressed-tensors") return compressed_tensors_reader(qc, origin);
+  if (method == "gptq") return gptq_reader(qc, origin);
+  if (method == "awq") return awq_reader(qc, origin);
+  if (method == "bitsandbytes") return bitsandbytes_reader(qc, origin);
+  if (method == "qstudy") return qstudy_reader(qc, origin);
   fail(origin, ": quantization_config.quant_method ", quote(method),
        " is not supported (supported: compressed-tensors, gptq, awq, bitsandbytes, qstudy)");
 }
 
-}  // namespace
+}  // namespace files
 
 CheckpointFormat parse_checkpoint_format(const std::string& name) {
   if (name == "compressed-tensors") return CheckpointFormat::CompressedTensors;
@@ -168,7 +172,7 @@ std::unique_ptr<Model> load_quantized_model(const std::string& dir) {
   auto [qc, origin] = quantization_config_of(dir);
   if (qc.is_null())
     fail(config_path, ": no quantization_config (and no quantize_config.json): not a quantized checkpoint");
-  LinearFactory factory = reader_for(qc, origin);
+  LinearFactory factory = files::checkpoint_reader(qc, origin);
   ModelConfig config = read_model_config(config_path);
   TensorStore store = load_safetensors_dir(dir);
   return build_model(std::move(config), std::move(store), dir, factory);

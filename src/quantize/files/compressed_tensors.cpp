@@ -243,6 +243,8 @@ std::vector<std::string> string_list(const json& j, const std::string& where) {
     if (!v.is_string()) fail(where, ": expected a list of strings");
     out.push_back(v.get<std::string>());
     if (out.back().rfind("re:", 0) == 0) {
+      // std::regex compiles recursively; real targets are short.
+      if (out.back().size() > 512) fail(where, ": regular expression longer than 512 characters");
       try {
         std::regex check(out.back().substr(3));
       } catch (const std::regex_error&) {
@@ -257,7 +259,10 @@ std::vector<std::string> string_list(const json& j, const std::string& where) {
 void require_empty(const json& qc, const char* key, const std::string& origin, const char* why) {
   auto it = qc.find(key);
   if (it == qc.end() || it->is_null() || (it->is_object() && it->empty())) return;
-  if (std::string(key) == "sparsity_config" && it->is_object() && it->value("format", "") == "dense") return;
+  if (std::string(key) == "sparsity_config" && it->is_object()) {
+    auto f = it->find("format");
+    if (f != it->end() && *f == "dense") return;
+  }
   fail(origin, ": quantization_config.", key, " is set; ", why);
 }
 

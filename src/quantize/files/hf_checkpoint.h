@@ -124,6 +124,10 @@ class CheckpointTensors {
   mutable std::map<std::string, std::map<std::string, std::string>> metadata_;
 };
 
+// The LinearFactory reading the quantized layers of a checkpoint with this quantization_config
+// (dispatches on quant_method: compressed-tensors, gptq, awq, bitsandbytes, qstudy).
+LinearFactory checkpoint_reader(const nlohmann::json& quantization_config, const std::string& origin);
+
 // Bias of a layer when the checkpoint has one ("<name>.bias", any float dtype, [out]).
 std::vector<float> read_bias(const CheckpointTensors& t, const std::string& name, int64_t out);
 
