@@ -8,7 +8,7 @@
 //                                 ... storage parameters below}}}
 // Layers not listed are dense ("<L>.weight" in their dtype). Storage of a quantized layer "<L>"
 // [N, K] holds the canonical pieces of src/formats bit for bit:
-//   int    {"bits", "granularity": "tensor"|"channel"|"group", "group_size", "symmetric"}:
+//   int    {"bits", "granularity": "tensor"|"channel"|"group", "matrix_group_size", "matrix_symmetric"}:
 //          <L>.q_codes I32 [N, ceil(K / (32 / bits))] (unsigned codes packed along K, value j of a
 //          word in bits bits*j.., as formats::pack_rows_int32), <L>.q_scales F32 [N, G] ([1] per
 //          tensor), <L>.q_zeros U8 [N, G] (asymmetric only), <L>.q_g_idx I32 [K] (act-order only).

@@ -5,12 +5,14 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <cstdio>
 #include <numeric>
 
 #include "checkpoint_testing.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "formats/int_quant.h"
+#include "io/safetensors.h"
 
 namespace qs::quant::test {
 namespace {
@@ -245,6 +247,57 @@ TEST(Checkpoint, LoadModelAnyReadsDenseModelsToo) {
   const std::string stories = testing::shared_dir() + "/models/stories260K";
   if (std::filesystem::exists(stories)) {
     EXPECT_EQ(load_model_any(stories)->config().hidden_size, 64);
+  }
+}
+
+// Sizes per scheme of a tiny model (printed for the report): the linear layers in memory (what a
+// forward pass reads), their tensors in the checkpoint, and the whole checkpoint on disk.
+TEST(Checkpoint, SizesPerScheme) {
+  const std::string src = tiny_model_dir("tiny-llama3", DType::BF16);
+  const int64_t dense_linear_bytes = [&] {
+    int64_t n = 0;
+    auto m = load_model(src);
+    for (const Linear* l : all_linears(*m)) n += l->weight_bytes();
+    return n;
+  }();
+  std::printf("tiny-llama3 bf16: decoder + head linear weights %lld bytes dense\n",
+              static_cast<long long>(dense_linear_bytes));
+  std::printf("%-18s %-19s %14s %14s %14s\n", "scheme", "format", "linears in RAM", "linears in file",
+              "files on disk");
+  const struct {
+    const char* scheme;
+    int64_t group;
+    CheckpointFormat format;
+  } rows[] = {{"w8a8-fp8", -1, CheckpointFormat::CompressedTensors},
+              {"w8a8-fp8-static", -1, CheckpointFormat::CompressedTensors},
+              {"w8a8-int8", -1, CheckpointFormat::CompressedTensors},
+              {"w8a16-int8", -1, CheckpointFormat::CompressedTensors},
+              {"w4a16", 32, CheckpointFormat::CompressedTensors},
+              {"w3a16", 32, CheckpointFormat::CompressedTensors},
+              {"nvfp4", -1, CheckpointFormat::CompressedTensors},
+              {"mxfp4", -1, CheckpointFormat::CompressedTensors},
+              {"nf4", -1, CheckpointFormat::Bitsandbytes},
+              {"nf4-dq", -1, CheckpointFormat::Bitsandbytes},
+              {"fp4", -1, CheckpointFormat::Bitsandbytes},
+              {"llm-int8", -1, CheckpointFormat::Bitsandbytes},
+              {"q8_0", -1, CheckpointFormat::Qstudy},
+              {"q4_0", -1, CheckpointFormat::Qstudy},
+              {"w4a16", 32, CheckpointFormat::Qstudy}};
+  for (const auto& r : rows) {
+    QuantizeOptions o = options_for(r.scheme, r.group);
+    o.include_head = o.scheme.act != ActFormat::Fp8Static;  // no calibrated scale for the head
+    auto m = quantized_model(src, o);
+    ScratchDir out("ckpt-sizes");
+    const SavedCheckpoint saved = save_quantized_model(*m, src, out.path, r.format);
+    int64_t ram = 0, file = 0;
+    for (const Linear* l : all_linears(*m)) ram += l->weight_bytes();
+    for (const auto& t : read_safetensors(out.path + "/model.safetensors").tensors)
+      if (t.name.find("_proj.") != std::string::npos || t.name.rfind("lm_head.", 0) == 0)
+        file += static_cast<int64_t>(t.nbytes);
+    EXPECT_LT(file, dense_linear_bytes) << r.scheme;
+    std::printf("%-18s %-19s %14lld %14lld %14lld\n", o.scheme.full_name().c_str(),
+                checkpoint_format_name(r.format).c_str(), static_cast<long long>(ram), static_cast<long long>(file),
+                static_cast<long long>(saved.bytes_on_disk));
   }
 }
 
