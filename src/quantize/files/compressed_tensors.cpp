@@ -600,6 +600,10 @@ std::string compressed_tensors_problem(const QuantLinear& layer) {
                  : "int8 per-token activations need symmetric 8-bit per-channel weights";
     if (s.act != ActFormat::None) return "unsupported activation format for integer weights";
     if (m.granularity == IntGranularity::PerTensor) return "per-tensor integer weights are not a pack-quantized layout";
+    for (uint8_t z : m.zeros)
+      if (z >= (1 << m.bits))
+        return cat("zero point ", int{z}, " does not fit ", m.bits, " bits (an AutoGPTQ v1 zero of 0 read back as ",
+                   1 << m.bits, ")");
     return "";
   }
   if (st.fp8)

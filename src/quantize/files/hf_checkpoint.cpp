@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "io/safetensors.h"
+#include "quantize/files/rope_layout.h"
 
 namespace qs::quant::files {
 
@@ -129,14 +130,28 @@ std::vector<PlannedTensor> plan_model_tensors(
   out.push_back(std::move(embed));
 
   std::vector<ModelLinear> linears = model_linears(model);
-  auto emit = [&](const ModelLinear& l) {
+  // Meta-layout models (llama2.c) are written in Hugging Face's rotate-half layout: q_proj and
+  // k_proj rows are moved within each head (rope_layout.h); the moved copies live as long as the
+  // tensors that read them.
+  const ModelConfig& c = model.config();
+  const bool meta_rope = c.rope_style == kernels::RopeStyle::Interleaved;
+  auto emit = [&](const ModelLinear& original) {
+    ModelLinear l = original;
+    std::shared_ptr<const Linear> moved;
+    const bool is_q = l.name.ends_with(".self_attn.q_proj"), is_k = l.name.ends_with(".self_attn.k_proj");
+    if (meta_rope && (is_q || is_k)) {
+      moved = to_rotate_half_rows(*l.linear, is_q ? c.num_attention_heads : c.num_key_value_heads, c.head_dim);
+      l.linear = moved.get();
+      l.quant = dynamic_cast<const QuantLinear*>(moved.get());
+    }
+    const size_t first = out.size();
     if (l.quant) {
       for (auto& t : quantized(l)) out.push_back(std::move(t));
-      add_bias(l, dtype, out);
     } else {
       out.push_back(dense_weight(l));
-      add_bias(l, dtype, out);
     }
+    add_bias(l, dtype, out);
+    for (size_t i = first; i < out.size(); ++i) out[i].keep_alive = moved;
   };
   size_t next = 0;
   for (size_t i = 0; i < w.layers.size(); ++i) {
@@ -212,9 +227,8 @@ void write_config_json(const Model& model, const std::string& source_dir, const 
     config = read_json_file(source_config);
     if (!config.is_object()) fail(source_config, ": expected a JSON object");
   } else {
-    if (model.config().rope_style != kernels::RopeStyle::Half)
-      fail(model.source(), ": this model uses Meta's interleaved rotary layout (a llama2.c checkpoint); a Hugging Face "
-           "checkpoint needs q/k rows permuted to the rotate-half layout, which the writers do not do yet");
+    // No config.json (a llama2.c checkpoint): one describing the model; its q/k rows are written
+    // in the rotate-half layout that config implies.
     config = nlohmann::json::parse(model_config_to_json(model.config()));
   }
   if (quantization_config.is_null()) config.erase("quantization_config");

@@ -10,6 +10,7 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct PlannedTensor {
   std::vector<int64_t> shape;
   std::function<std::vector<uint8_t>()> produce;
   std::map<std::string, std::string> metadata;  // added to the __metadata__ of its shard
+  std::shared_ptr<const void> keep_alive;         // data `produce` reads, when the tensor owns it
   int64_t nbytes() const;
 };
 
@@ -68,7 +70,8 @@ PlannedTensor dense_weight(const ModelLinear& layer);
 // "<name>.bias" when the layer has one.
 void add_bias(const ModelLinear& layer, DType dtype, std::vector<PlannedTensor>& out);
 // Every tensor of the model that is not a quantized layer's, in checkpoint order, with
-// `quantized(layer)` supplying each quantized layer's tensors at its place.
+// `quantized(layer)` supplying each quantized layer's tensors at its place. A model in Meta's
+// rotary layout (llama2.c) gets its q_proj / k_proj rows moved to Hugging Face's (rope_layout.h).
 std::vector<PlannedTensor> plan_model_tensors(
     const Model& model, const std::function<std::vector<PlannedTensor>(const ModelLinear&)>& quantized);
 

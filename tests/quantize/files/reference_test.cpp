@@ -95,6 +95,11 @@ TEST_P(GptqAwqFromPython, LoadsTheWeightsTheWriterMeant) {
     }
   EXPECT_EQ(any_g_idx, c.act_order);
   EXPECT_TRUE(all_finite(logits_of(*model)));
+  // Converted to compressed-tensors (as compressed-tensors' AutoAWQ converter does) and back: the
+  // same model bit for bit.
+  ScratchDir converted("ref-converted-" + c.mode);
+  save_quantized_model(*model, out.path, converted.path, CheckpointFormat::CompressedTensors);
+  expect_same_model(*model, *load_model_any(converted.path));
 }
 
 INSTANTIATE_TEST_SUITE_P(

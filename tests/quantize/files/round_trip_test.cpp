@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 
@@ -13,6 +15,7 @@
 #include "core/files.h"
 #include "formats/int_quant.h"
 #include "io/safetensors.h"
+#include "quantize/files/rope_layout.h"
 
 namespace qs::quant::test {
 namespace {
@@ -247,6 +250,59 @@ TEST(Checkpoint, LoadModelAnyReadsDenseModelsToo) {
   const std::string stories = testing::shared_dir() + "/models/stories260K";
   if (std::filesystem::exists(stories)) {
     EXPECT_EQ(load_model_any(stories)->config().hidden_size, 64);
+  }
+}
+
+// stories260K (a real llama2.c model, Meta rotary layout) written as a Hugging Face checkpoint:
+// q/k rows move to the rotate-half layout, every other layer is written as is; the loaded model
+// computes the same q and k values in another order, so its logits match up to the summation
+// order of attention scores.
+TEST(Checkpoint, Llama2cModelBecomesAHuggingFaceCheckpoint) {
+  const std::string dir = testing::shared_dir() + "/models/stories260K";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no " << dir;
+  const struct {
+    const char* scheme;
+    int64_t group;
+    CheckpointFormat format;
+  } rows[] = {{"w4a16", 32, CheckpointFormat::CompressedTensors}, {"w8a8-fp8", -1, CheckpointFormat::CompressedTensors},
+              {"nvfp4", -1, CheckpointFormat::CompressedTensors}, {"nf4-dq", -1, CheckpointFormat::Bitsandbytes},
+              {"q8_0", -1, CheckpointFormat::Qstudy}};
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.scheme);
+    auto model = quantized_model(dir, options_for(r.scheme, r.group));
+    ASSERT_EQ(model->config().rope_style, kernels::RopeStyle::Interleaved);
+    ScratchDir out("ckpt-stories");
+    save_quantized_model(*model, dir, out.path, r.format);
+    auto loaded = load_model_any(out.path);
+    EXPECT_EQ(loaded->config().rope_style, kernels::RopeStyle::Half);
+    const auto a = all_linears(*model), b = all_linears(*loaded);
+    ASSERT_EQ(a.size(), b.size());
+    const ModelConfig& c = model->config();
+    for (size_t i = 0; i < a.size(); ++i) {
+      const bool q = a[i]->name().ends_with("q_proj"), k = a[i]->name().ends_with("k_proj");
+      std::unique_ptr<Linear> moved;
+      const Linear* expected = a[i];
+      if (q || k) {
+        moved = files::to_rotate_half_rows(*a[i], q ? c.num_attention_heads : c.num_key_value_heads, c.head_dim);
+        expected = moved.get();
+      }
+      const auto* qa = dynamic_cast<const QuantLinear*>(expected);
+      const auto* qb = dynamic_cast<const QuantLinear*>(b[i]);
+      ASSERT_EQ(!!qa, !!qb) << a[i]->name();
+      if (qa) expect_same_storage(*qa, *qb);
+      else EXPECT_TRUE(same_floats(expected->dequantized(), b[i]->dequantized())) << a[i]->name();
+    }
+    const auto la = logits_of(*model), lb = logits_of(*loaded);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < la.size(); ++i) num += (la[i] - lb[i]) * double(la[i] - lb[i]), den += double(la[i]) * la[i];
+    EXPECT_LT(std::sqrt(num / den), 1e-5);
+    std::printf("stories260K %-10s %-18s logits rel. diff after the rotary re-layout: %.2e\n", r.scheme,
+                checkpoint_format_name(r.format).c_str(), std::sqrt(num / den));
+    for (size_t row = 0; row < la.size() / c.vocab_size; ++row) {
+      const auto* x = la.data() + row * c.vocab_size;
+      const auto* y = lb.data() + row * c.vocab_size;
+      EXPECT_EQ(std::max_element(x, x + c.vocab_size) - x, std::max_element(y, y + c.vocab_size) - y) << row;
+    }
   }
 }
 
