@@ -61,8 +61,16 @@ std::unique_ptr<Model> build_model(ModelConfig c, TensorStore store, const std::
     fail(store.origin(), ": tensor 'model.embed_tokens.weight' has dtype ", dtype_name(w.embed.dtype),
          ", expected F32, F16 or BF16");
   w.final_norm = load_vector(store, "model.norm.weight", H);
-  if (store.contains("lm_head.weight")) {
-    w.lm_head = load_linear(store, "lm_head", c.vocab_size, H, false, factory);
+  // A quantized checkpoint may store the head under other names (e.g. lm_head.weight_packed), so
+  // its factory is asked first.
+  std::unique_ptr<Linear> quantized_head = factory ? factory("lm_head", c.vocab_size, H, store) : nullptr;
+  if (quantized_head) {
+    const LinearFactory take = [&](const std::string&, int64_t, int64_t, const TensorStore&) {
+      return std::move(quantized_head);
+    };
+    w.lm_head = load_linear(store, "lm_head", c.vocab_size, H, false, take);
+  } else if (store.contains("lm_head.weight")) {
+    w.lm_head = load_linear(store, "lm_head", c.vocab_size, H, false, {});
   } else if (c.tie_word_embeddings) {
     w.lm_head = make_dense_linear("lm_head", w.embed);
     w.lm_head_is_embed = true;
