@@ -24,6 +24,7 @@ void add_perplexity_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 
 int run_main(int argc, char** argv);
 

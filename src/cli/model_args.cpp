@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/timer.h"
+#include "quantize/files/checkpoint.h"
 
 namespace qs::cli {
 
@@ -27,7 +28,7 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& args) {
   LoadedModel m;
   Stopwatch clock;
   m.location = locate_model(args.model);
-  m.model = load_model(m.location);
+  m.model = quant::load_model_any(args.model);  // dense, llama2.c, quantized checkpoints, GGUF
   m.load_seconds = clock.seconds();
   m.tokenizer = load_tokenizer_for(args);
   const int64_t model_vocab = m.model->config().vocab_size;

@@ -432,8 +432,14 @@ std::unique_ptr<QuantLinear> make_gguf_linear(const std::string& name, std::vect
   return std::make_unique<GgufLinear>(name, std::move(blocks), out, in, scheme, std::move(bias));
 }
 
-formats::IntQuantConfig int_config(const Scheme& s, int64_t in) {
+formats::ScaleDType scale_dtype_for(const Linear& layer) {
+  const std::string f = layer.format();
+  return f == "bf16" ? formats::ScaleDType::BF16 : f == "f16" ? formats::ScaleDType::F16 : formats::ScaleDType::F32;
+}
+
+formats::IntQuantConfig int_config(const Scheme& s, int64_t in, formats::ScaleDType scale_dtype) {
   formats::IntQuantConfig c;
+  c.scale_dtype = scale_dtype;
   c.bits = s.bits;
   c.symmetric = s.symmetric;
   if (s.group_size == 0 || s.group_size >= in) {
@@ -481,7 +487,8 @@ std::unique_ptr<QuantLinear> quantize_rtn(const std::string& name, std::span<con
   switch (s.weight) {
     case WeightFormat::Int: {
       formats::MseSearch mse;
-      formats::IntMatrix q = formats::quantize_int(w, out, in, int_config(s, in), name, o.mse_clip ? &mse : nullptr);
+      formats::IntMatrix q =
+          formats::quantize_int(w, out, in, int_config(s, in, o.scale_dtype), name, o.mse_clip ? &mse : nullptr);
       return make_int_linear(name, std::move(q), s, std::move(bias));
     }
     case WeightFormat::Fp8E4M3:

@@ -69,6 +69,9 @@ std::unique_ptr<QuantLinear> make_gguf_linear(const std::string& name, std::vect
 struct RtnOptions {
   bool mse_clip = false;        // search each group's clip ratio (rtn-mse)
   float static_act_scale = 0;   // w8a8-fp8-static: calibrated per-tensor scale
+  // Integer schemes: scales rounded to this dtype (the model's, as llm-compressor stores them), so
+  // the checkpoint's scales are the ones the codes were computed with.
+  formats::ScaleDType scale_dtype = formats::ScaleDType::F32;
 };
 
 // Round-to-nearest quantization of W [out, in] (f32) in `scheme`. Errors name the layer when
@@ -83,6 +86,9 @@ bool fits(const Scheme& scheme, int64_t in, std::string* why = nullptr);
 
 // The IntQuantConfig of an integer scheme for a layer with input size `in` (a group longer than
 // the row means one group per row).
-formats::IntQuantConfig int_config(const Scheme& scheme, int64_t in);
+formats::IntQuantConfig int_config(const Scheme& scheme, int64_t in,
+                                   formats::ScaleDType scale_dtype = formats::ScaleDType::F32);
+// The scale dtype matching a layer's storage format ("bf16" -> BF16, "f16" -> F16, else F32).
+formats::ScaleDType scale_dtype_for(const Linear& layer);
 
 }  // namespace qs::quant

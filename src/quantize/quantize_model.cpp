@@ -57,7 +57,9 @@ double relative_error(const std::vector<float>& w, const std::vector<float>& w_h
 void quantize_in_place(std::unique_ptr<Linear>& slot, const Scheme& scheme, const RtnOptions& rtn, LayerReport& rep) {
   const Linear& lin = *slot;
   const std::vector<float> w = lin.dequantized();
-  auto q = quantize_rtn(lin.name(), w, lin.out_features(), lin.in_features(), scheme, rtn, lin.bias());
+  RtnOptions o = rtn;
+  o.scale_dtype = scale_dtype_for(lin);
+  auto q = quantize_rtn(lin.name(), w, lin.out_features(), lin.in_features(), scheme, o, lin.bias());
   rep.weight_rel_error = relative_error(w, q->dequantized());
   rep.format = q->format();
   slot = std::move(q);
