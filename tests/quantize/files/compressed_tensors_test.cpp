@@ -192,10 +192,14 @@ TEST(CompressedTensorsTensors, ScaleDtypeIsTheModelsWhenExact) {
                                                     (*slot)->in_features(), cfg, (*slot)->name()),
                               s);
     }
-  auto rtn = quantized_model(src, options_for("w4a16", 32));
-  ScratchDir a("ct-bf16-scales"), b("ct-f32-scales");
+  // quantize_model stores integer scales in the source model's dtype, as llm-compressor does.
+  auto rtn_bf16 = quantized_model(src, options_for("w4a16", 32));
+  const std::string src_f32 = tiny_model_dir("tiny-llama3", DType::F32);
+  auto rtn = quantized_model(src_f32, options_for("w4a16", 32));
+  ScratchDir a("ct-bf16-scales"), b("ct-f32-scales"), c("ct-rtn-bf16-scales");
   save_quantized_model(*model, src, a.path, CheckpointFormat::CompressedTensors);
-  save_quantized_model(*rtn, src, b.path, CheckpointFormat::CompressedTensors);
+  save_quantized_model(*rtn, src_f32, b.path, CheckpointFormat::CompressedTensors);
+  save_quantized_model(*rtn_bf16, src, c.path, CheckpointFormat::CompressedTensors);
   auto dtype_of = [](const std::string& dir, const std::string& name) {
     for (const auto& t : read_safetensors(dir + "/model.safetensors").tensors)
       if (t.name == name) return t.dtype;
@@ -204,8 +208,10 @@ TEST(CompressedTensorsTensors, ScaleDtypeIsTheModelsWhenExact) {
   const std::string scale = "model.layers.1.mlp.down_proj.weight_scale";
   EXPECT_EQ(dtype_of(a.path, scale), DType::BF16);
   EXPECT_EQ(dtype_of(b.path, scale), DType::F32);
+  EXPECT_EQ(dtype_of(c.path, scale), DType::BF16);
   expect_same_model(*model, *load_model_any(a.path));
   expect_same_model(*rtn, *load_model_any(b.path));
+  expect_same_model(*rtn_bf16, *load_model_any(c.path));
 }
 
 // NVFP4 stores r = 1 / g. For the ~1 in 8 scales g that no f32 r reproduces as 1 / r, the exact g
