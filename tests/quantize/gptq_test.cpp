@@ -112,6 +112,8 @@ struct RefCase {
   bool act, stat;
   bool mse = false;
   std::vector<int64_t> dead = {};
+  int64_t block = 128;
+  bool f16_scales = false;
 };
 
 TEST(Gptq, MatchesTorchReference) {
@@ -128,6 +130,8 @@ TEST(Gptq, MatchesTorchReference) {
       {64, 256, 4, true, IntGranularity::PerTensor, 0, false, false},
       {128, 256, 4, false, IntGranularity::PerGroup, 128, true, false, false, {3, 77}},  // dead inputs
       {64, 256, 4, false, IntGranularity::PerGroup, 64, false, false, true},  // MSE clip search
+      {128, 256, 4, false, IntGranularity::PerGroup, 32, true, false, false, {}, 48},  // lazy batches of 48
+      {128, 256, 4, false, IntGranularity::PerGroup, 64, true, false, false, {}, 128, true},  // f16 scales
   };
   const test::RefDir dir("gptq-ref");
   std::ostringstream lines;
@@ -145,7 +149,8 @@ TEST(Gptq, MatchesTorchReference) {
     test::write_raw(dir.path + "/h_" + std::to_string(i) + ".f32", hs.back());
     const char* gran = c.gran == IntGranularity::PerGroup ? "group" : c.gran == IntGranularity::PerChannel ? "channel" : "tensor";
     lines << c.n << " " << c.k << " " << c.bits << " " << c.sym << " " << gran << " " << c.group << " " << c.act << " "
-          << c.stat << " 0.01 128 " << (c.mse ? "gptq" : "none") << "\n";
+          << c.stat << " 0.01 " << c.block << " " << (c.mse ? "gptq" : "none") << " " << (c.f16_scales ? "f16" : "f32")
+          << "\n";
   }
   qs::testing::write_text(dir.path + "/cases.txt", lines.str());
   ASSERT_TRUE(test::run_ref("gptq_ref.py", dir.path));
@@ -158,6 +163,8 @@ TEST(Gptq, MatchesTorchReference) {
     opt.quant = int_config(c.bits, c.sym, c.gran, c.group);
     opt.act_order = c.act;
     opt.static_groups = c.stat;
+    opt.block_size = c.block;
+    if (c.f16_scales) opt.quant.scale_dtype = formats::ScaleDType::F16;
     if (c.mse) opt.mse = formats::MseSearch::gptq();
     const GptqResult r = gptq_quantize(ws[i], c.n, c.k, hs[i], opt, "layer" + s, pool);
     const auto codes = test::read_raw<uint8_t>(dir.path + "/codes_" + s + ".u8");
@@ -188,11 +195,11 @@ TEST(Gptq, MatchesTorchReference) {
     const double err_ref = test::relative_output_error(xs[i], rows_of[i], c.k, ws[i], q_ref, c.n);
     const double pct = 100.0 * same / codes.size();
     std::printf("  case %2zu: %4lld x %3lld %d-bit %s %-7s g%-3lld act %d static %d mse %d: codes %.4f%% identical, "
-                "scales %zu/%zu, zeros %zu/%zu; output error %.6e vs %.6e (rel diff %.1e); loss %.6e vs %.6e\n",
+                "scales %zu/%zu, zeros %zu/%zu%s; output error %.6e vs %.6e (rel diff %.1e); loss %.6e vs %.6e\n",
                 i, static_cast<long long>(c.n), static_cast<long long>(c.k), c.bits, c.sym ? "sym " : "asym",
                 c.gran == IntGranularity::PerGroup ? "group" : c.gran == IntGranularity::PerChannel ? "channel" : "tensor",
                 static_cast<long long>(c.group), c.act, c.stat, c.mse, pct, same_scales, scales.size(), same_zeros,
-                zeros.size(), err, err_ref, std::fabs(err - err_ref) / err_ref, r.loss, loss_ref);
+                zeros.size(), c.block != 128 ? " (batches of 48)" : c.f16_scales ? " (f16 scales)" : "", err, err_ref, std::fabs(err - err_ref) / err_ref, r.loss, loss_ref);
     if (same == codes.size()) {
       // Criterion 1: identical codes, scales and zero points.
       EXPECT_EQ(same_scales, scales.size()) << i;

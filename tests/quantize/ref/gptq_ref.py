@@ -11,6 +11,7 @@ i < int(maxshrink * grid), error sum |x - q|^norm (float64 here), first best kep
 usage: gptq_ref.py DIR
   DIR/cases.txt, one line per case:
     n k bits sym(0/1) gran(group|channel|tensor) group act(0/1) static(0/1) damp block mse(none|gptq)
+    scale_dtype(f32|f16)
   DIR/w_I.f32 [n, k], DIR/h_I.f32 [k, k] for case I (0-based)
   optional DIR/hessian.txt: "k batches" and DIR/hx_B.f32 [rows_B, k], DIR/hx_rows.txt
     (rows per batch, samples per batch): writes DIR/href.f32 by add_batch.
@@ -32,10 +33,11 @@ MSE = {"none": None, "gptq": (100, 0.8, 2.4)}
 
 
 class Quantizer:
-    def __init__(self, bits, sym, mse):
+    def __init__(self, bits, sym, mse, f16):
         self.maxq = 2**bits - 1
         self.sym = sym
         self.mse = mse
+        self.f16 = f16
 
     def params(self, x, p):
         """Scale and zero of each row of x for clip ratio p."""
@@ -53,6 +55,9 @@ class Quantizer:
             zero = torch.full_like(scale, (self.maxq + 1) / 2)
         else:
             zero = torch.round(-xmin / scale)
+        if self.f16:  # stored as f16; codes use the stored scale, the zero comes from the f32 one
+            scale = scale.half().float()
+            scale = torch.where(scale > 0, scale, torch.full_like(scale, 2.0**-24))
         return scale, zero
 
     def find_params(self, x):
@@ -80,11 +85,11 @@ class Quantizer:
         return self.quantize_with(x, self.scale, self.zero)
 
 
-def fasterquant(W, H, bits, sym, gran, group, act, static, damp, block, mse):
+def fasterquant(W, H, bits, sym, gran, group, act, static, damp, block, mse, f16):
     W = W.clone()
     H = H.clone()
     n, k = W.shape
-    quantizer = Quantizer(bits, sym, mse)
+    quantizer = Quantizer(bits, sym, mse, f16)
     if gran == "channel":
         quantizer.find_params(W)
     elif gran == "tensor":
@@ -100,7 +105,7 @@ def fasterquant(W, H, bits, sym, gran, group, act, static, damp, block, mse):
     static_q = []
     if static:
         for i in range(0, k, groupsize):
-            q = Quantizer(bits, sym, mse)
+            q = Quantizer(bits, sym, mse, f16)
             q.find_params(W[:, i : i + groupsize])
             static_q.append(q)
 
@@ -207,12 +212,13 @@ def main():
     if not os.path.exists(f"{d}/cases.txt"):
         return
     for i, line in enumerate(l for l in open(f"{d}/cases.txt").read().splitlines() if l.strip()):
-        n, k, bits, sym, gran, group, act, static, damp, block, mse = line.split()
+        n, k, bits, sym, gran, group, act, static, damp, block, mse, sdt = line.split()
         n, k = int(n), int(k)
         W = torch.from_numpy(np.fromfile(f"{d}/w_{i}.f32", dtype=np.float32)).reshape(n, k)
         H = torch.from_numpy(np.fromfile(f"{d}/h_{i}.f32", dtype=np.float32)).reshape(k, k)
         C, Q, scale, zero, g_idx, loss = fasterquant(
-            W, H, int(bits), sym == "1", gran, int(group), act == "1", static == "1", float(damp), int(block), MSE[mse]
+            W, H, int(bits), sym == "1", gran, int(group), act == "1", static == "1", float(damp), int(block), MSE[mse],
+            sdt == "f16",
         )
         C.to(torch.uint8).numpy().tofile(f"{d}/codes_{i}.u8")
         Q.numpy().tofile(f"{d}/q_{i}.f32")
