@@ -63,8 +63,7 @@ std::vector<float> awq_candidate_scales(std::span<const float> x_scale, std::spa
   for (size_t j = 0; j < s.size(); ++j) {
     const float v = duo_scaling ? torch_pow(x_scale[j], ratio) / (torch_pow(w_scale[j], 1.0 - ratio) + 1e-4f)
                                 : torch_pow(x_scale[j], ratio);
-    s[j] = std::max(v, 1e-4f);  // torch.clamp(min=1e-4): NaN stays NaN
-    if (std::isnan(v)) s[j] = v;
+    s[j] = std::max(v, 1e-4f);  // torch.clamp(min=1e-4); a NaN v stays NaN (std::max returns it)
   }
   // s / sqrt(max(s) * min(s)); torch's max / min propagate NaN.
   float mx = s[0], mn = s[0];

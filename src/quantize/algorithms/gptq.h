@@ -4,12 +4,14 @@
 //
 // Input: W [N, K] row-major f32 (nn.Linear.weight) and the Hessian H [K, K] of its calibration
 // inputs (HessianAccumulator). Steps, in AutoGPTQ's order:
-//  1. Per-channel / per-tensor parameters (and, with static_groups, all group parameters)
-//     come from W as given.
+//  1. Per-channel / per-tensor parameters come from W as given (before step 2, as AutoGPTQ's
+//     first find_params(W) and llm-compressor's observer).
 //  2. Dead inputs: where H[i, i] == 0, H[i, i] = 1 and W[:, i] = 0.
 //  3. act_order: columns permuted by descending diag(H) (stable: ties keep column order).
-//  4. Dampening: H[i, i] += damp_percent * mean(diag H).
-//  5. Hinv = upper Cholesky factor U of H^-1 (H^-1 = U^T U): LAPACK spotrf, spotri, spotrf.
+//  4. Dampening: H[i, i] += damp_percent * mean(diag H) (the mean in f64, rounded to f32;
+//     torch's f32 mean can differ by 1 ulp depending on its reduction order).
+//  5. Hinv = upper Cholesky factor U of H^-1 (H^-1 = U^T U): LAPACK spotrf, spotri, spotrf
+//     (torch.linalg.cholesky, torch.cholesky_inverse, torch.linalg.cholesky(upper=True)).
 //     If H is not positive definite, damp_percent is multiplied by 10 and the factorization
 //     retried, up to `damp_retries` times (the damping used is reported); then qs::Error.
 //  6. Columns in lazy batches of `block_size` (128): within a batch, column i is quantized,
@@ -24,6 +26,10 @@
 //     columns in the permuted order and g_idx maps each original column to its group.
 //  8. static_groups: parameters of group j are those of the original W[:, j*g : (j+1)*g]
 //     (after step 2), computed before the permutation; g_idx is then c / g.
+//
+// The error feedback rounds like torch (product, then difference; no FMA contraction), so a
+// PyTorch run of the same steps on the same OpenBLAS gives the same codes, bit for bit
+// (tests/quantize/ref/gptq_ref.py).
 //
 // Quantizer: the integer affine rules of formats/int_quant.h (range includes 0, symmetric
 // scale = amax / ((2^b - 1) / 2), zero 2^(b-1); asymmetric scale = (max - min) / (2^b - 1),
