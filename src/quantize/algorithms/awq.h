@@ -80,6 +80,8 @@ AwqScaleResult awq_search_scales(std::span<const float> x_scale, std::span<const
 // their concatenated outputs, so loss(s) = mean over rows and all output channels of
 // (X (W - W_q(s))^T)^2 with W_q(s) = quantize(W diag(s)) / s (f32, as AutoAWQ's
 // fc.weight.mul_(s); pseudo_quantize(...) / s). Keeps references to X and the weights.
+// Cost per call: one [rows, k] x [k, n_total] SGEMM (AutoAWQ runs the block forward per ratio),
+// so a search costs 20 of them: pass a sample of the calibration rows for long calibration sets.
 class AwqLinearsLoss {
  public:
   AwqLinearsLoss(std::span<const float> x, int64_t rows, int64_t k, std::vector<LinearWeight> linears,
