@@ -11,7 +11,7 @@
 #include "quantize/algorithms/scale_fold.h"
 #include "quantize_test_util.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 namespace {
 
 using formats::IntGranularity;
@@ -288,4 +288,4 @@ TEST(ScaleFold, FoldedNetworkComputesTheSame) {
 }
 
 }  // namespace
-}  // namespace qs::quantize
+}  // namespace qs::quant

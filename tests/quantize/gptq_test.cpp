@@ -11,7 +11,7 @@
 #include "quantize/algorithms/hessian.h"
 #include "quantize_test_util.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 namespace {
 
 using formats::IntGranularity;
@@ -351,4 +351,4 @@ TEST(Gptq, RejectsBadInput) {
 }
 
 }  // namespace
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -17,7 +17,7 @@
 #include "quantize/algorithms/linalg.h"
 #include "testing/testing.h"
 
-namespace qs::quantize::test {
+namespace qs::quant::test {
 
 template <class T>
 void write_raw(const std::string& path, std::span<const T> values) {
@@ -116,4 +116,4 @@ inline double relative_output_error(std::span<const float> x, int64_t rows, int6
   return std::sqrt(err / ref);
 }
 
-}  // namespace qs::quantize::test
+}  // namespace qs::quant::test

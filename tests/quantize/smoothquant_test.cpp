@@ -14,7 +14,7 @@
 #include "quantize/algorithms/scale_fold.h"
 #include "quantize_test_util.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 namespace {
 
 using formats::IntGranularity;
@@ -210,4 +210,4 @@ TEST(ChannelStats, AccumulatesAndRejectsNonFinite) {
 }
 
 }  // namespace
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -16,7 +16,7 @@
 #include "quantize/algorithms/hessian.h"
 #include "quantize_test_util.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 namespace {
 
 using formats::IntGranularity;
@@ -117,4 +117,4 @@ TEST(QuantizeSpeed, DISABLED_Awq2048x2048) {
 }
 
 }  // namespace
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -11,7 +11,7 @@
 #include "quantize/algorithms/linalg.h"
 #include "quantize/algorithms/torch_pow.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 namespace {
 
@@ -243,4 +243,4 @@ void awq_apply_clip(std::span<float> w, int64_t n, int64_t k, std::span<const fl
     }
 }
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

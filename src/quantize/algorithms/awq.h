@@ -45,7 +45,7 @@
 #include "formats/int_quant.h"
 #include "quantize/algorithms/scale_fold.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 // mean |X[:, j]| of X [rows, k] (ChannelStats::mean_abs).
 std::vector<float> awq_activation_scale(std::span<const float> x, int64_t rows, int64_t k,
@@ -113,4 +113,4 @@ std::vector<float> awq_search_clip(std::span<const float> w, int64_t n, int64_t 
 // W[r, c] = clamp(W[r, c], -max_val[r, g], max_val[r, g]) for c in group g.
 void awq_apply_clip(std::span<float> w, int64_t n, int64_t k, std::span<const float> max_val, int64_t group_size);
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

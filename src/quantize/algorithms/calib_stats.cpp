@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 namespace {
 constexpr int64_t kChannelBlock = 64;  // channels per task: one cache line per row per 16 channels
@@ -73,4 +73,4 @@ std::vector<float> ChannelStats::mean_abs() const {
 
 float ChannelStats::tensor_absmax() const { return *std::max_element(absmax_.begin(), absmax_.end()); }
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -16,7 +16,7 @@
 
 #include "core/thread_pool.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 class ChannelStats {
  public:
@@ -41,4 +41,4 @@ class ChannelStats {
   std::vector<double> sum_abs_;
 };
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

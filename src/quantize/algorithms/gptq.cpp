@@ -13,7 +13,7 @@
 // feedback w -= e * h must round the product and the difference separately, as torch does,
 // so that the codes can be compared one for one with a PyTorch run of the same algorithm.
 
-namespace qs::quantize {
+namespace qs::quant {
 
 namespace {
 
@@ -245,4 +245,4 @@ GptqResult gptq_quantize(std::span<const float> w_in, int64_t n, int64_t k, std:
   return result;
 }
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

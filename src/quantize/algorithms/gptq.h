@@ -55,7 +55,7 @@
 #include "core/thread_pool.h"
 #include "formats/int_quant.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 struct GptqOptions {
   formats::IntQuantConfig quant;  // bits 2..8, sym/asym, per-channel / per-group g / per-tensor
@@ -84,4 +84,4 @@ struct GptqResult {
 GptqResult gptq_quantize(std::span<const float> w, int64_t n, int64_t k, std::span<const float> h,
                          const GptqOptions& options, std::string_view name, ThreadPool& pool = default_pool());
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

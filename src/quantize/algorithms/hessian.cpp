@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "quantize/algorithms/linalg.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 namespace {
 constexpr int64_t kPanelRows = 128;          // rows of H per GEMM call (fixed: results independent of threads)
@@ -95,4 +95,4 @@ std::vector<float> HessianAccumulator::take() {
   return h;
 }
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -26,7 +26,7 @@
 
 #include "core/thread_pool.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 class HessianAccumulator {
  public:
@@ -52,4 +52,4 @@ class HessianAccumulator {
   std::vector<float> h_;  // upper triangle valid (and the diagonal tiles' lower parts)
 };
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

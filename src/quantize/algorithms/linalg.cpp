@@ -13,7 +13,7 @@ void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info
 void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
 }
 
-namespace qs::quantize {
+namespace qs::quant {
 
 BlasThreads::BlasThreads(int n_threads) : saved_(openblas_get_num_threads()) {
   if (n_threads < 1) n_threads = 1;
@@ -73,4 +73,4 @@ void mirror(std::span<float> a, int64_t k, bool lower_to_upper) {
 void copy_lower_to_upper(std::span<float> a, int64_t k) { mirror(a, k, true); }
 void copy_upper_to_lower(std::span<float> a, int64_t k) { mirror(a, k, false); }
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <span>
 
-namespace qs::quantize {
+namespace qs::quant {
 
 // Sets OpenBLAS's thread count for the lifetime of the object, then restores it.
 class BlasThreads {
@@ -51,4 +51,4 @@ void copy_lower_to_upper(std::span<float> a, int64_t k);
 // Mirrors the strict upper triangle onto the lower one.
 void copy_upper_to_lower(std::span<float> a, int64_t k);
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 void check_scales(std::span<const float> s, const char* what) {
   for (size_t j = 0; j < s.size(); ++j)
@@ -50,4 +50,4 @@ void scale_input_columns(std::span<float> w, int64_t rows, int64_t cols, std::sp
   }
 }
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <span>
 
-namespace qs::quantize {
+namespace qs::quant {
 
 // A Linear layer's weight W [rows, cols] (row-major), read-only; several of them usually share
 // one input (q/k/v_proj, gate/up_proj).
@@ -31,4 +31,4 @@ void scale_input_columns(std::span<float> w, int64_t rows, int64_t cols, std::sp
 // Throws unless every scale is finite and positive; `what` names the scales in the message.
 void check_scales(std::span<const float> s, const char* what);
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

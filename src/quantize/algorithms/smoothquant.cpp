@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "quantize/algorithms/torch_pow.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 std::vector<float> weight_column_absmax(std::span<const LinearWeight> linears, int64_t k) {
   require(!linears.empty() && k > 0, "weight maxima need at least one linear and a positive input size");
@@ -41,4 +41,4 @@ std::vector<float> smoothquant_scales(std::span<const float> act_absmax, std::sp
   return s;
 }
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

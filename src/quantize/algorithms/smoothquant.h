@@ -23,7 +23,7 @@
 
 #include "quantize/algorithms/scale_fold.h"
 
-namespace qs::quantize {
+namespace qs::quant {
 
 struct SmoothQuantOptions {
   float alpha = 0.5f;            // migration strength in [0, 1]
@@ -38,4 +38,4 @@ std::vector<float> weight_column_absmax(std::span<const LinearWeight> linears, i
 std::vector<float> smoothquant_scales(std::span<const float> act_absmax, std::span<const float> weight_absmax,
                                       const SmoothQuantOptions& options = {});
 
-}  // namespace qs::quantize
+}  // namespace qs::quant

@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-namespace qs::quantize {
+namespace qs::quant {
 
 inline float torch_pow(float x, double e) {
   if (e == 0.5) return std::sqrt(x);
@@ -19,4 +19,4 @@ inline float torch_pow(float x, double e) {
   return std::pow(x, static_cast<float>(e));
 }
 
-}  // namespace qs::quantize
+}  // namespace qs::quant
