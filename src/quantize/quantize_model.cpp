@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/timer.h"
+#include "quantize/algorithms/gptq.h"
+#include "quantize/layer_algorithms.h"
 #include "quantize/qlinear.h"
 
 namespace qs::quant {
@@ -96,8 +98,23 @@ void validate_quantize_options(const QuantizeOptions& o, bool have_calibration) 
          " needs calibration data (give --calib FILE)");
 }
 
+namespace {
+
+// The per-tensor activation scale of a static scheme from the observed maxima (of the smoothed
+// inputs when SmoothQuant ran): amax / 448.
+float static_scale(const SlotObservations& so) {
+  if (!so.stats) return 0;
+  float amax = 0;
+  const auto& a = so.stats->absmax();
+  for (size_t j = 0; j < a.size(); ++j) amax = std::max(amax, so.smoothing.empty() ? a[j] : a[j] / so.smoothing[j]);
+  return amax / formats::kFp8E4M3Max;
+}
+
+}  // namespace
+
 QuantizeReport quantize_model(Model& model, const QuantizeOptions& o, CalibrationRunner* calib) {
   validate_quantize_options(o, calib != nullptr);
+  if (!needs_calibration(o)) calib = nullptr;  // RTN reads no data: do not run it
   Stopwatch clock;
   QuantizeReport report;
   report.scheme = o.scheme.full_name();
@@ -105,42 +122,86 @@ QuantizeReport quantize_model(Model& model, const QuantizeOptions& o, Calibratio
   if (calib) report.calibration_rows = calib->total_rows();
   ModelWeights& mw = model.weights();
   const int L = model.config().num_hidden_layers;
+  const bool gptq = o.algorithm == "gptq" || o.algorithm == "smoothquant+gptq";
+  const bool smooth = o.algorithm == "smoothquant" || o.algorithm == "smoothquant+gptq";
+  const bool awq = o.algorithm == "awq";
   Progress progress("quantize " + report.scheme + " " + o.algorithm, L + (o.include_head ? 1 : 0), "layer");
 
-  // Per-tensor activation maxima for static activation scales, from the calibration taps.
   for (int l = 0; l < L; ++l) {
     DecoderLayer& layer = mw.layers[l];
-    float absmax[4] = {0, 0, 0, 0};
-    if (calib) {
-      LinearTap tap = [&](int, LinearSlot slot, const float* x, int64_t rows) {
-        const int64_t K = slot == LinearSlot::QKV || slot == LinearSlot::GateUp ? model.config().hidden_size
-                          : slot == LinearSlot::O                                ? model.config().q_dim()
-                                                                                 : model.config().intermediate_size;
-        float& m = absmax[static_cast<int>(slot)];
-        for (int64_t i = 0; i < rows * K; ++i) m = std::max(m, std::fabs(x[i]));
-      };
-      calib->run_layer(l, layer.view(), &tap, false);
-    }
-    const LinearSlot slot_of[7] = {LinearSlot::QKV, LinearSlot::QKV,    LinearSlot::QKV, LinearSlot::O,
-                                   LinearSlot::GateUp, LinearSlot::GateUp, LinearSlot::Down};
-    int i = 0;
-    for (auto& [role, slot] : layer.linears()) {
-      LayerReport rep;
-      rep.name = (*slot)->name();
-      rep.bytes_before = (*slot)->weight_bytes();
-      LayerPlan plan = plan_layer(o, **slot);
-      rep.note = plan.note;
-      if (plan.scheme) {
-        RtnOptions rtn;
-        rtn.mse_clip = o.algorithm == "rtn-mse";
-        rtn.static_act_scale = absmax[static_cast<int>(slot_of[i])] / 448.0f;
-        quantize_in_place(*slot, *plan.scheme, rtn, rep);
-      } else {
-        rep.format = (*slot)->format();
+    // What each linear becomes, decided first (overrides, fallbacks).
+    std::vector<std::pair<std::unique_ptr<Linear>*, LayerPlan>> plans;
+    std::array<std::optional<Scheme>, 4> slot_scheme;  // the one integer scheme of a slot's linears
+    for (int s = 0; s < 4; ++s) {
+      bool alike = true;
+      for (auto* lin : slot_linears(layer, static_cast<LinearSlot>(s))) {
+        plans.push_back({lin, plan_layer(o, **lin)});
+        const auto& sch = plans.back().second.scheme;
+        if (!sch || sch->weight != WeightFormat::Int) alike = false;
+        else if (!slot_scheme[s]) slot_scheme[s] = sch;
+        else if (slot_scheme[s]->full_name() != sch->full_name()) alike = false;
       }
-      rep.bytes_after = (*slot)->weight_bytes();
+      if (!alike) slot_scheme[s].reset();
+    }
+
+    LayerObservations obs;
+    std::array<std::string, 4> notes;
+    if (calib) {
+      ObserveOptions want;
+      want.hessian = gptq;
+      want.stats = smooth || awq || o.scheme.act == ActFormat::Fp8Static;
+      for (const auto& ov : o.overrides) want.stats |= ov.scheme && ov.scheme->act == ActFormat::Fp8Static;
+      want.sample_rows = awq ? 512 * static_cast<int64_t>(o.awq_search_sequences) : 0;
+      obs = observe_layer(model, l, *calib, want);
+      if (smooth) smooth_layer(layer, obs, o.smoothquant_alpha);
+      if (awq) {
+        AwqLayerOptions ao;
+        ao.slot_scheme = slot_scheme;
+        ao.n_grid = o.awq_grid;
+        ao.search_sequences = o.awq_search_sequences;
+        notes = awq_layer(model, l, *calib, obs, ao);
+      }
+    }
+
+    for (auto& [slot_ptr, plan] : plans) {
+      std::unique_ptr<Linear>& slot = *slot_ptr;
+      const int si = static_cast<int>([&] {
+        for (int s = 0; s < 4; ++s)
+          for (auto* lin : slot_linears(layer, static_cast<LinearSlot>(s)))
+            if (lin == slot_ptr) return static_cast<LinearSlot>(s);
+        return LinearSlot::QKV;
+      }());
+      LayerReport rep;
+      rep.name = slot->name();
+      rep.bytes_before = slot->weight_bytes();
+      rep.note = plan.note;
+      if (!notes[si].empty()) rep.note += (rep.note.empty() ? "" : "; ") + notes[si];
+      if (plan.scheme) {
+        const Scheme& sch = *plan.scheme;
+        if (gptq && sch.weight == WeightFormat::Int && !obs[si].h.empty()) {
+          const std::vector<float> w = slot->dequantized();
+          GptqOptions g;
+          g.quant = int_config(sch, slot->in_features(), scale_dtype_for(*slot));
+          g.damp_percent = o.gptq_damp;
+          g.act_order = o.gptq_act_order;
+          g.block_size = o.gptq_block;
+          GptqResult r = gptq_quantize(w, slot->out_features(), slot->in_features(), obs[si].h, g, slot->name());
+          auto q = make_int_linear(slot->name(), std::move(r.q), sch, slot->bias());
+          rep.weight_rel_error = relative_error(w, q->dequantized());
+          rep.format = q->format();
+          if (r.damp_percent != o.gptq_damp) rep.note += cat((rep.note.empty() ? "" : "; "), "damp raised to ", r.damp_percent);
+          slot = std::move(q);
+        } else {
+          RtnOptions rtn;
+          rtn.mse_clip = o.algorithm == "rtn-mse";
+          rtn.static_act_scale = static_scale(obs[si]);
+          quantize_in_place(slot, sch, rtn, rep);
+        }
+      } else {
+        rep.format = slot->format();
+      }
+      rep.bytes_after = slot->weight_bytes();
       report.layers.push_back(rep);
-      ++i;
     }
     if (calib) calib->run_layer(l, layer.view(), nullptr, true);
     progress.add();
@@ -152,10 +213,9 @@ QuantizeReport quantize_model(Model& model, const QuantizeOptions& o, Calibratio
     LayerPlan plan = plan_layer(o, *mw.lm_head);
     rep.note = plan.note;
     if (plan.scheme) {
-      RtnOptions rtn;
       if (plan.scheme->act == ActFormat::Fp8Static)
         fail("--include-head: a static activation scale for the output head is not calibrated; use w8a8-fp8");
-      quantize_in_place(mw.lm_head, *plan.scheme, rtn, rep);
+      quantize_in_place(mw.lm_head, *plan.scheme, {}, rep);
       mw.lm_head_is_embed = false;
     }
     rep.bytes_after = mw.lm_head->weight_bytes();
