@@ -277,8 +277,9 @@ void gemm_blocked(const MatmulArgs& a, ThreadPool& pool, const Family& family) {
   const int64_t rows_fit = std::max<int64_t>(kMR, kXSliceBytes / (kKcSteps * kElemBytes));
   const int64_t n_mblocks = (a.M + rows_fit - 1) / rows_fit;
   const int64_t mc_max = ((a.M + n_mblocks - 1) / n_mblocks + kMR - 1) / kMR * kMR;
-  // Panels per work chunk: each K block's x slice is reused by all of them while in L2.
-  const int64_t chunk = std::clamp<int64_t>(n_panels / (4 * threads), 1, kMaxPanelsPerChunk);
+  // Panels per work chunk: each K block's x slice is reused by all of them while in L2; about
+  // 16 chunks per thread so a thread slowed by other work delays the end little.
+  const int64_t chunk = std::clamp<int64_t>(n_panels / (16 * threads), 1, kMaxPanelsPerChunk);
   for (int64_t m0 = 0; m0 < a.M; m0 += mc_max) {
     const int64_t mc = std::min(mc_max, a.M - m0);
     const int64_t m_blocks = (mc + kMR - 1) / kMR;
