@@ -7,7 +7,8 @@ Usage: bench/compare_gemm.py [--bench build/bench/qstudy_kernel_bench] [--filter
 All implementations run in one process, repetitions randomly interleaved, so background load
 hits them alike. For each (dtype, shape, M) the table shows the median over repetitions and,
 in brackets, the best repetition; "cpu" columns are GFLOP per CPU-second of the process (per
-core, insensitive to other processes competing for the cores). M=1 rows also show GB/s of
+core, insensitive to other processes competing for the cores), also as a share of the peak
+per core (measured peak / threads). M=1 rows also show GB/s of
 weights and the share of the measured memory bandwidth (the decode roofline).
 """
 import argparse
@@ -49,12 +50,14 @@ def main():
           f"peak bf16 {ctx.get('qstudy_peak_gflops_bf16')} GFLOP/s")
 
     runs = defaultdict(lambda: defaultdict(list))
+    others = defaultdict(list)
     pat = re.compile(r"^matmul/(\w+)/([\w.]+)/M:(\d+)/(\w+)")
     for b in data["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
         m = pat.match(b["name"])
         if not m:
+            others[b["name"].replace("/real_time", "")].append(b)
             continue
         key = (m.group(1), m.group(2), int(m.group(3)))
         runs[key][m.group(4)].append(b)
@@ -73,7 +76,7 @@ def main():
         print()
         print(f"M = {M}: {rate} median [best]" + ("" if M == 1 else "; cpu = GFLOP/cpu_s median"))
         header = f"{'dtype':5} {'shape':18}" + "".join(f"{i:>16}" for i in IMPLS)
-        header += "   ours/best-lib" + ("   %bw(ours)" if M == 1 else "   cpu ours/best-lib")
+        header += "   ours/best-lib" + ("   %bw(ours)" if M == 1 else "   cpu ours/best-lib   cpu ours (%peak/core)")
         print(header)
         for key in sorted(k for k in runs if k[2] == M):
             dtype, shape, _ = key
@@ -99,7 +102,24 @@ def main():
                 clibs = [v for k, v in cpus.items() if k != "qstudy"]
                 if "qstudy" in cpus and clibs:
                     line += f"   {cpus['qstudy'] / max(clibs):8.2f}x"
+                if "qstudy" in cpus:
+                    peak = float(ctx.get(f"qstudy_peak_gflops_{dtype}", "nan")) / float(ctx.get("qstudy_threads", 1))
+                    line += f"   {cpus['qstudy']:10.1f} ({100 * cpus['qstudy'] / peak:4.0f}%)"
             print(line)
+
+    if others:
+        print()
+        print("other kernels: wall time median [best]; counters median")
+        for name in sorted(others):
+            times = sorted(r["real_time"] for r in others[name])
+            unit = others[name][0].get("time_unit", "ns")
+            scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+            extra = ""
+            for c in ("GB/s", "GFLOP/s", "GFLOP/cpu_s"):
+                v = stat(others[name], c)
+                if v:
+                    extra += f"  {c} {v[0]:.1f}"
+            print(f"  {name:48} {statistics.median(times) * scale:9.3f} ms [{times[0] * scale:9.3f}]{extra}")
 
 
 if __name__ == "__main__":

@@ -258,9 +258,10 @@ void attention_avx512(const AttentionArgs& a, ThreadPool& pool) {
   const int threads = pool.size();
   const int64_t base_items = a.n_kv_heads * geo.n_qblocks;
   const int64_t max_keys = a.pos0 + a.n_new;
-  // Too few items to keep every thread busy (decode): split the keys, in chunks of >= 256.
-  if (base_items < 4 * threads && max_keys > 256)
-    geo.n_chunks = std::min<int64_t>((4 * threads + base_items - 1) / base_items, (max_keys + 255) / 256);
+  // Too few items to balance the threads (decode: one per KV head): split the keys, in chunks
+  // of >= 256, so there are about 8 items per thread.
+  if (base_items < 8 * threads && max_keys > 256)
+    geo.n_chunks = std::min<int64_t>((8 * threads + base_items - 1) / base_items, (max_keys + 255) / 256);
   const int64_t n_items = base_items * geo.n_chunks;
 
   const size_t row_floats = static_cast<size_t>(geo.rows_max) * (kBK + geo.d_pad + 3);

@@ -4,9 +4,9 @@
 //    same sums as VDPBF16PS up to accumulation order.
 //  - bf16 VDPBF16PS: W packed as bf16 pairs, x converted to bf16 (RNE) once per call.
 // Tile: kMR = 14 rows of x (broadcast) x kNR = 32 columns of W (two vectors) = 28 accumulators.
-// Loop nest: K blocks of at most kc_max, M blocks sized so the packed x block stays in L3;
-// x is packed once per block (all threads), then the N panels are handed out dynamically and
-// each thread packs its 32-column W panel (kc x 32, L2 resident) and sweeps it over the M block.
+// Loop nest: x is packed once (all threads, per M block of up to 512 KiB per K block); then
+// chunks of 32-column N panels are handed out dynamically; a thread walks the K blocks of its
+// chunk, packing each panel's kc x 32 slice of W (L1 sized) and sweeping it over the M block.
 #include "kernels/simd_avx512.h"  // first: see the note there
 //
 #include <array>
@@ -24,7 +24,13 @@ using namespace avx512;
 
 constexpr int kMR = 14;
 constexpr int kNR = 32;
-constexpr int64_t kXBlockBytes = int64_t{8} << 20;  // packed x block budget (L3 share)
+// Cache blocking. Per K block of kKcSteps packed steps (f32 values or bf16 pairs): the packed
+// W panel (kKcSteps x 32 x 4 bytes = 32 KiB) is swept over every M block from L1/L2, and the
+// x slice of an M block (at most kXSliceBytes) is reused from L2 by all panels of a chunk.
+// Keeping both out of L3 matters on a shared machine, where other processes thrash the L3.
+constexpr int64_t kKcSteps = 256;
+constexpr int64_t kXSliceBytes = int64_t{640} << 10;  // 640 rows: M = 512 in one block
+constexpr int64_t kMaxPanelsPerChunk = 8;
 
 // ---- Packing ------------------------------------------------------------------------------
 
@@ -152,6 +158,18 @@ QS_INLINE_AVX512 void store_tile(__m512 (&acc)[MR][2], float* y, int64_t ldy, in
   }
 }
 
+// The y tile a later K block adds to has usually left L1 since it was written: fetch it while
+// the microkernel runs instead of stalling in store_tile.
+template <int MR>
+QS_INLINE_AVX512 void prefetch_tile(const float* y, int64_t ldy, bool accumulate) {
+  if (!accumulate) return;
+#pragma GCC unroll 14
+  for (int m = 0; m < MR; ++m) {
+    _mm_prefetch(reinterpret_cast<const char*>(y + m * ldy), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(y + m * ldy + 16), _MM_HINT_T0);
+  }
+}
+
 // xp: [kc][14] f32, wp: [kc][32] f32.
 template <int MR>
 QS_TARGET_AVX512 void kernel_f32(const float* xp, const float* wp, int64_t kc, float* y, int64_t ldy, int64_t cols,
@@ -159,6 +177,7 @@ QS_TARGET_AVX512 void kernel_f32(const float* xp, const float* wp, int64_t kc, f
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+  prefetch_tile<MR>(y, ldy, accumulate);
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16);
 #pragma GCC unroll 14
@@ -180,6 +199,7 @@ QS_TARGET_AVX512_BF16 void kernel_bf16(const uint32_t* xp, const uint32_t* wp, i
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+  prefetch_tile<MR>(y, ldy, accumulate);
   for (int64_t k = 0; k < kpairs; ++k) {
     const __m512bh w0 = (__m512bh)_mm512_load_si512(wp), w1 = (__m512bh)_mm512_load_si512(wp + 16);
 #pragma GCC unroll 14
@@ -213,7 +233,6 @@ constexpr std::array<KernelFn<uint32_t>, kMR> bf16_kernels(std::index_sequence<I
 struct F32Family {
   using Elem = float;
   static constexpr int64_t kPerElem = 1;
-  static constexpr int64_t kKcMax = 2048;
   DType w_dtype;
   bool round_x;
   void pack_x(const float* x, int64_t ldx, int64_t rows, int64_t k0, int64_t kc, Elem* dst) const {
@@ -237,7 +256,6 @@ struct F32Family {
 struct Bf16Family {
   using Elem = uint32_t;
   static constexpr int64_t kPerElem = 2;
-  static constexpr int64_t kKcMax = 4096;
   void pack_x(const float* x, int64_t ldx, int64_t rows, int64_t k0, int64_t kc, Elem* dst) const {
     pack_x_bf16(x, ldx, rows, k0, kc, dst);
   }
@@ -250,28 +268,35 @@ struct Bf16Family {
 template <class Family>
 void gemm_blocked(const MatmulArgs& a, ThreadPool& pool, const Family& family) {
   using Elem = typename Family::Elem;
+  constexpr int64_t kElemBytes = sizeof(Elem);
   const int64_t ldw_bytes = a.ldw * static_cast<int64_t>(dtype_size(a.w_dtype));
   const int64_t n_panels = (a.N + kNR - 1) / kNR;
   const int threads = pool.size();
-  for (int64_t k0 = 0; k0 < a.K; k0 += Family::kKcMax) {
-    const int64_t kc = std::min(Family::kKcMax, a.K - k0);
-    const int64_t kc_elems = (kc + Family::kPerElem - 1) / Family::kPerElem;  // packed steps
-    const int64_t mc_max =
-        std::max<int64_t>(kMR, kXBlockBytes / (kc_elems * static_cast<int64_t>(sizeof(Elem))) / kMR * kMR);
-    for (int64_t m0 = 0; m0 < a.M; m0 += mc_max) {
-      const int64_t mc = std::min(mc_max, a.M - m0);
-      const int64_t m_blocks = (mc + kMR - 1) / kMR;
-      const int64_t x_block_elems = kc_elems * kMR;
-      Elem* xp = scratch<Elem>(0, static_cast<size_t>(m_blocks * x_block_elems));
-      parallel_chunks(pool, m_blocks, chunk_for(m_blocks, threads, 4, 1), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const int64_t row = m0 + b * kMR;
-          family.pack_x(a.x + row * a.ldx, a.ldx, std::min<int64_t>(kMR, a.M - row), k0, kc, xp + b * x_block_elems);
-        }
-      });
-      const bool accumulate = k0 > 0;
-      parallel_chunks(pool, n_panels, chunk_for(n_panels, threads, 8, 1), [&](int64_t p0, int64_t p1) {
-        Elem* wp = scratch<Elem>(1, static_cast<size_t>(kc_elems * kNR));
+  const int64_t k_steps = (a.K + Family::kPerElem - 1) / Family::kPerElem;  // packed steps over all of K
+  // M blocks of equal size whose x slice for one K block (mc x kKcSteps) stays in L2.
+  const int64_t rows_fit = std::max<int64_t>(kMR, kXSliceBytes / (kKcSteps * kElemBytes));
+  const int64_t n_mblocks = (a.M + rows_fit - 1) / rows_fit;
+  const int64_t mc_max = ((a.M + n_mblocks - 1) / n_mblocks + kMR - 1) / kMR * kMR;
+  // Panels per work chunk: each K block's x slice is reused by all of them while in L2; about
+  // 16 chunks per thread so a thread slowed by other work delays the end little.
+  const int64_t chunk = std::clamp<int64_t>(n_panels / (16 * threads), 1, kMaxPanelsPerChunk);
+  for (int64_t m0 = 0; m0 < a.M; m0 += mc_max) {
+    const int64_t mc = std::min(mc_max, a.M - m0);
+    const int64_t m_blocks = (mc + kMR - 1) / kMR;
+    const int64_t x_block_elems = k_steps * kMR;
+    Elem* xp = scratch<Elem>(0, static_cast<size_t>(m_blocks * x_block_elems));
+    parallel_chunks(pool, m_blocks, chunk_for(m_blocks, threads, 4, 1), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = m0 + b * kMR;
+        family.pack_x(a.x + row * a.ldx, a.ldx, std::min<int64_t>(kMR, a.M - row), 0, a.K, xp + b * x_block_elems);
+      }
+    });
+    parallel_chunks(pool, n_panels, chunk, [&](int64_t p0, int64_t p1) {
+      Elem* wp = scratch<Elem>(1, static_cast<size_t>(kKcSteps * kNR));
+      for (int64_t s0 = 0; s0 < k_steps; s0 += kKcSteps) {
+        const int64_t steps = std::min(kKcSteps, k_steps - s0);
+        const int64_t k0 = s0 * Family::kPerElem;
+        const int64_t kc = std::min(steps * Family::kPerElem, a.K - k0);
         for (int64_t p = p0; p < p1; ++p) {
           const int64_t n0 = p * kNR;
           const int64_t cols = std::min<int64_t>(kNR, a.N - n0);
@@ -280,12 +305,12 @@ void gemm_blocked(const MatmulArgs& a, ThreadPool& pool, const Family& family) {
           for (int64_t b = 0; b < m_blocks; ++b) {
             const int64_t row = m0 + b * kMR;
             const int64_t rows = std::min<int64_t>(kMR, a.M - row);
-            Family::kKernels[rows - 1](xp + b * x_block_elems, wp, kc_elems, a.y + row * a.ldy + n0, a.ldy, cols, bias,
-                                       accumulate);
+            Family::kKernels[rows - 1](xp + b * x_block_elems + s0 * kMR, wp, steps, a.y + row * a.ldy + n0, a.ldy,
+                                       cols, bias, s0 > 0);
           }
         }
-      });
-    }
+      }
+    });
   }
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 #include "core/aligned.h"
@@ -165,6 +166,12 @@ double flop_loop(DType dtype) {
   }
 }
 
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 }  // namespace
 
 double measure_memory_bandwidth_gbs(ThreadPool& pool, size_t bytes) {
@@ -197,15 +204,16 @@ double measure_memory_bandwidth_gbs(ThreadPool& pool, size_t bytes) {
 double measure_peak_gflops(DType dtype, ThreadPool& pool) {
   double best = 0;
   for (int rep = 0; rep < kRepeats; ++rep) {
-    std::atomic<double> flops{0};
-    Stopwatch sw;
+    std::atomic<double> rate{0};  // sum over threads of FLOPs per second of that thread's CPU time
     pool.run([&](int, int) {
+      const double t0 = thread_cpu_seconds();
       const double f = flop_loop(dtype);
-      double cur = flops.load();
-      while (!flops.compare_exchange_weak(cur, cur + f)) {
+      const double r = f / std::max(thread_cpu_seconds() - t0, 1e-9);
+      double cur = rate.load();
+      while (!rate.compare_exchange_weak(cur, cur + r)) {
       }
     });
-    best = std::max(best, flops.load() / sw.seconds() / 1e9);
+    best = std::max(best, rate.load() / 1e9);
   }
   return best;
 }

@@ -168,7 +168,7 @@ TEST(Matmul, StridesAndBias) {
 }
 
 TEST(Matmul, LargeKUsesSeveralKBlocks) {
-  // K beyond the GEMM's K block (2048 f32, 4096 bf16 elements): y accumulates over blocks.
+  // K over many of the GEMM's K blocks (256 f32 values or bf16 pairs): y accumulates.
   ThreadPool pool(2);
   for (DType dt : {DType::F32, DType::BF16}) check_all_paths(make_problem(20, 40, 4100, dt, 7, 0, true), pool);
 }
