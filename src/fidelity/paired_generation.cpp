@@ -104,7 +104,9 @@ std::vector<EncodedPrompt> encode_prompts(const PromptSet& set, const Tokenizer&
     e.id = p.id;
     e.answer = p.answer;
     if (tmpl) {
-      const std::string text = tmpl->render({{"user", p.text}}, ChatOptions{}, tok.bos_token(), tok.eos_token());
+      const std::string bos = tok.bos_id() ? tok.id_to_token(*tok.bos_id()) : "";
+      const std::string eos = tok.eos_ids().empty() ? "" : tok.id_to_token(tok.eos_ids()[0]);
+      const std::string text = tmpl->render(std::vector<ChatMessage>{{"user", p.text}}, ChatOptions{}, bos, eos);
       e.tokens = tok.encode(text, false);  // the template writes BOS itself where the model wants it
     } else {
       e.tokens = tok.encode(p.text, true);
