@@ -451,13 +451,11 @@ std::vector<GgufKV> Tokenizer::to_gguf_metadata(int64_t vocab_size) const {
   std::vector<int32_t> types;
   std::vector<std::string> merges;
   std::string model, pre;
-  std::vector<GgufKV> extra;  // keys kept from a GGUF source
   std::optional<int32_t> unk, pad;
   const std::string what = "tokenizer";
 
   if (gguf_vocab_) {
     // Round trip: the source's keys, with the token arrays padded below.
-    std::vector<GgufKV> out;
     GgufFile f;
     f.path = what;
     f.metadata = *gguf_vocab_;
@@ -466,9 +464,6 @@ std::vector<GgufKV> Tokenizer::to_gguf_metadata(int64_t vocab_size) const {
     tokens = v.tokens;
     scores = v.scores;
     for (int32_t ty : v.types) types.push_back(ty);
-    for (const auto& kv : *gguf_vocab_)
-      if (kv.key != "tokenizer.ggml.tokens" && kv.key != "tokenizer.ggml.scores" && kv.key != "tokenizer.ggml.token_type")
-        extra.push_back(kv);
   } else if (llama2c_) {
     model = "llama";
     pre = "default";
@@ -545,12 +540,16 @@ std::vector<GgufKV> Tokenizer::to_gguf_metadata(int64_t vocab_size) const {
 
   std::vector<GgufKV> out;
   if (gguf_vocab_) {
-    out.push_back({"tokenizer.ggml.model", GgufValue::string(model)});
-    out.push_back({"tokenizer.ggml.tokens", GgufValue::strings(std::move(tokens))});
-    if (!scores.empty() && model == "llama") out.push_back({"tokenizer.ggml.scores", GgufValue::f32_array(scores)});
-    out.push_back({"tokenizer.ggml.token_type", GgufValue::i32_array(types)});
-    for (auto& kv : extra)
-      if (kv.key != "tokenizer.ggml.model") out.push_back(std::move(kv));
+    // The source's keys in their order, the token arrays replaced by the padded ones.
+    GgufValue padded_tokens = GgufValue::strings(std::move(tokens));
+    for (const auto& kv : *gguf_vocab_) {
+      if (kv.key == "tokenizer.ggml.tokens") out.push_back({kv.key, padded_tokens});
+      else if (kv.key == "tokenizer.ggml.scores") out.push_back({kv.key, GgufValue::f32_array(scores)});
+      else if (kv.key == "tokenizer.ggml.token_type") out.push_back({kv.key, GgufValue::i32_array(types)});
+      else out.push_back(kv);
+    }
+    if (!std::any_of(out.begin(), out.end(), [](const GgufKV& kv) { return kv.key == "tokenizer.ggml.token_type"; }))
+      out.push_back({"tokenizer.ggml.token_type", GgufValue::i32_array(types)});
     return out;
   }
   out.push_back({"tokenizer.ggml.model", GgufValue::string(model)});
