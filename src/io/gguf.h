@@ -93,7 +93,7 @@ class GgufValue {
   GgufType type_ = GgufType::U8;
   GgufType element_ = GgufType::U8;
   uint64_t count_ = 1;
-  std::vector<uint8_t> bytes_;         // scalars and scalar arrays, little-endian
+  std::vector<uint8_t> bytes_ = {0};   // scalars and scalar arrays, little-endian (a default value is u8 0)
   std::vector<std::string> strings_;   // string or string array
   friend struct GgufParser;
 };

@@ -311,3 +311,21 @@ TEST(GgufWrite, RefusesInconsistentUse) {
 
 }  // namespace
 }  // namespace qs
+
+namespace qs {
+namespace {
+
+// The fuzz seeds (fuzz/io/make_gguf_seeds.py) are what they say they are.
+TEST(GgufRead, FuzzSeeds) {
+  const std::string dir = testing::source_dir() + "/fuzz/corpus/gguf/";
+  GgufFile f = read_gguf(dir + "valid.gguf");
+  EXPECT_EQ(f.tensors.size(), 6u);
+  EXPECT_EQ(f.metadata.size(), 9u);
+  EXPECT_EQ(read_gguf(dir + "aligned64.gguf").alignment, 64u);
+  for (const char* bad : {"truncated.gguf", "version1.gguf", "big_endian.gguf", "huge_counts.gguf", "overlap.gguf",
+                          "unaligned.gguf"})
+    EXPECT_THROW(read_gguf(dir + bad), Error) << bad;
+}
+
+}  // namespace
+}  // namespace qs

@@ -259,5 +259,19 @@ TEST(GgufVocab, RefusesMalformedVocabularies) {
                      {"add_eos_token", "no tokenizer.ggml.eos_token_id"});
 }
 
+// The fuzz seeds (fuzz/io/make_gguf_seeds.py) are what they say they are.
+TEST(GgufVocab, FuzzSeeds) {
+  const std::string dir = qs::testing::source_dir() + "/fuzz/corpus/gguf_vocab/";
+  auto spm = Tokenizer::from_gguf_file(dir + "spm.gguf");
+  // "▁abc": "ab" (score -4) merges before "▁a" (-6), then "▁ab" (-7); "▁abc" is no token.
+  EXPECT_EQ(spm->encode("abc ab", true), (std::vector<int32_t>{1, 266, 262, 266}));  // <s> ▁ab c ▁ab
+  for (const char* pre : {"qwen2", "llama-bpe", "gpt-2"}) {
+    auto t = Tokenizer::from_gguf_file(dir + "gpt2_" + pre + ".gguf");
+    EXPECT_EQ(t->encode(" ab<think>", false), (std::vector<int32_t>{258, 260})) << pre;  // Ġab <think>
+  }
+  EXPECT_THROW(Tokenizer::from_gguf_file(dir + "gpt2_falcon.gguf"), Error);
+  EXPECT_THROW(Tokenizer::from_gguf_file(dir + "truncated.gguf"), Error);
+}
+
 }  // namespace
 }  // namespace qs

@@ -1,29 +1,14 @@
-// Shared by the GGUF model loader and writer (internal to src/quantize/files): llama.cpp's tensor
-// names for the Hugging Face ones, and Llama-3 rope scaling as the rope_freqs.weight tensor.
+// Shared by the GGUF model loader and writer (internal to src/quantize/files): the architecture a
+// model type is written as, and Llama-3 rope scaling as the rope_freqs.weight tensor.
 #pragma once
 
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "model/config.h"
 
 namespace qs::gguf_names {
-
-// Per-layer tensors: llama.cpp's "blk.N.<gguf>" for HF's "model.layers.N.<hf>".
-struct LayerName {
-  const char* gguf;
-  const char* hf;
-};
-inline constexpr LayerName kLayerNames[] = {
-    {"attn_norm", "input_layernorm"},    {"ffn_norm", "post_attention_layernorm"},
-    {"attn_q", "self_attn.q_proj"},      {"attn_k", "self_attn.k_proj"},
-    {"attn_v", "self_attn.v_proj"},      {"attn_output", "self_attn.o_proj"},
-    {"ffn_gate", "mlp.gate_proj"},       {"ffn_up", "mlp.up_proj"},
-    {"ffn_down", "mlp.down_proj"},       {"attn_q_norm", "self_attn.q_norm"},
-    {"attn_k_norm", "self_attn.k_norm"},
-};
 
 // The GGUF architecture a model_type is written as ("" when GGUF cannot hold it).
 inline std::string architecture_of(const std::string& model_type) {
