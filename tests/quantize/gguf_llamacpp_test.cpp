@@ -197,6 +197,8 @@ TEST(GgufModelErrors, OneLineErrorsNameFileAndKeyOrTensor) {
   expect_load_error(valid, [](KV& kv, TS&) { set_kv(kv, "general.architecture", GgufValue::string("gemma")); },
                     {"general.architecture", "'gemma' is not supported", "llama, qwen2, qwen3"});
   expect_load_error(valid, [](KV& kv, TS&) { drop_kv(kv, "general.architecture"); }, {"general.architecture"});
+  expect_load_error(valid, [](KV& kv, TS&) { set_kv(kv, "split.count", GgufValue::u16(3)); },
+                    {"'split.count'", "one of 3 parts"});
   expect_load_error(valid, [](KV& kv, TS&) { drop_kv(kv, "llama.block_count"); },
                     {"missing metadata key 'llama.block_count'"});
   expect_load_error(valid, [](KV& kv, TS&) { drop_kv(kv, "llama.attention.layer_norm_rms_epsilon"); },

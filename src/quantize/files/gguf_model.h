@@ -22,7 +22,7 @@
 //    are refused, naming the tensor.
 //  - Errors are one line naming the file and the key or tensor: unsupported architecture,
 //    missing metadata, tensor shapes that disagree with the metadata, unknown or missing
-//    tensors, undecodable types, an unknown tokenizer model.
+//    tensors, undecodable types, an unknown tokenizer model, one part of a split model.
 //
 // Saving: metadata as convert_hf_to_gguf.py + llama-quantize write it (general.*, {arch}.*,
 // tokenizer.* from Tokenizer::to_gguf_metadata, general.file_type of the dominant linear type,

@@ -81,6 +81,9 @@ class Loader {
     if (arch_ != "llama" && arch_ != "qwen2" && arch_ != "qwen3")
       f_.bad_key("general.architecture", cat(quote(arch_), " is not supported (supported: llama, qwen2, qwen3)"));
     if (report_) report_->architecture = arch_;
+    if (auto parts = f_.opt_int("split.count"); parts && *parts > 1)
+      f_.bad_key("split.count", cat("the file is one of ", *parts, " parts of a split model (llama-gguf-split); merge "
+                                    "them with llama-gguf-split --merge first"));
     ModelConfig c = read_config();
     const auto expected = expected_tensors(c);
     check_tensors(expected, c);
