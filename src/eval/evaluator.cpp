@@ -272,12 +272,11 @@ TaskRun run_task(const PreparedTask& p, const Model& model, const Tokenizer& tok
   }
 
   if (t.engine_perplexity) {
-    const std::string text = read_text_file(p.source_path);
-    const std::vector<int32_t> tokens = tok.encode(text, true);
+    const std::vector<int32_t> tokens = tok.encode(p.engine_text, true);
     PerplexityOptions po;
     po.ctx = std::min<int64_t>(o.engine_ppl_ctx, model.config().max_position_embeddings);
     if (tok.adds_bos()) po.bos = tok.bos_id();
-    run.engine_ppl = compute_perplexity(model, tokens, po);
+    if (static_cast<int64_t>(tokens.size()) >= po.ctx) run.engine_ppl = compute_perplexity(model, tokens, po);
   }
   return run;
 }

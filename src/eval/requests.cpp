@@ -129,7 +129,8 @@ std::vector<std::string> string_list(const json& v, const char* what) {
   return out;
 }
 
-int to_index(const json& v, const std::vector<std::string>& choices, const char* what) {
+int to_index(const json& v, const std::vector<std::string>& choices) {
+  const char* what = "gold index";
   int64_t idx;
   if (v.is_number_integer()) {
     idx = v.get<int64_t>();
@@ -163,11 +164,11 @@ Built build(const TaskSpec& t, const json& doc) {
     stage("doc_to_choice", [&] { b.choices = string_list(t.doc_to_choice.evaluate(doc), "doc_to_choice"); });
     if (b.choices.empty()) fail("doc_to_choice: no choices");
     if (t.multiple_input) {
-      stage("doc_to_text", [&] { b.gold = to_index(t.doc_to_text.evaluate(doc), b.choices, "doc_to_text (the gold index)"); });
+      stage("doc_to_text", [&] { b.gold = to_index(t.doc_to_text.evaluate(doc), b.choices); });
       stage("doc_to_target", [&] { b.target = t.doc_to_target.render(doc); });
     } else {
       stage("doc_to_text", [&] { b.text = t.doc_to_text.render(doc); });
-      stage("doc_to_target", [&] { b.gold = to_index(t.doc_to_target.evaluate(doc), b.choices, "doc_to_target"); });
+      stage("doc_to_target", [&] { b.gold = to_index(t.doc_to_target.evaluate(doc), b.choices); });
     }
   } else {
     if (t.output_type != OutputType::LoglikelihoodRolling || !t.doc_to_text.empty())
@@ -347,6 +348,10 @@ PreparedTask prepare_task(const TaskSpec& t, const Tokenizer& tok, const Prepare
         }
         doc.words = static_cast<int64_t>(python_word_split_count(units));
         doc.bytes = static_cast<int64_t>(units.size());
+        if (t.engine_perplexity) {
+          if (d) p.engine_text.push_back('\n');
+          p.engine_text.append(units);
+        }
         break;
       }
     }
@@ -358,6 +363,12 @@ PreparedTask prepare_task(const TaskSpec& t, const Tokenizer& tok, const Prepare
     }
     if (t.output_type == OutputType::LoglikelihoodRolling) key = doc.target;
     doc.prompt_hash = fnv1a_hex(key);
+  }
+
+  if (t.engine_perplexity && static_cast<int64_t>(p.docs.size()) == p.documents_available) {
+    for (const auto& s : t.dataset)
+      if (resolve_data_path(s.path, o.data_dir) == p.source_path && s.format != "jsonl" && s.format != "json" && s.format != "csv")
+        p.engine_text = read_text_file(p.source_path);
   }
 
   // Tokens, in parallel over documents (the tokenizer is thread-safe).

@@ -67,6 +67,10 @@ struct PreparedTask {
   std::vector<ReadIssue> skipped;                 // bad records (not in docs)
   int64_t documents_available = 0;                // valid documents before --limit
   int32_t prefix_token = 0;
+  // engine_perplexity tasks: the text whose token perplexity is measured: the source file when
+  // every document is evaluated (what llama-perplexity reads), else the evaluated documents'
+  // units_text joined by newlines (so --limit shortens it too).
+  std::string engine_text;
 };
 
 PreparedTask prepare_task(const TaskSpec& spec, const Tokenizer& tokenizer, const PrepareOptions& options);
