@@ -187,7 +187,8 @@ void add_eval_command(CLI::App& app) {
         if (b) o.comparison = eval::compare_runs(*o.baseline, *o.model, bo);
       } catch (const Error& e) {
         o.error = e.what();
-        std::fprintf(stderr, "qstudy: error: task %s: %s (continuing with the other tasks)\n", spec->name.c_str(), e.what());
+        if (o.error.find("task " + spec->name) == std::string::npos) o.error = "task " + spec->name + ": " + o.error;
+        std::fprintf(stderr, "qstudy: error: %s (continuing with the other tasks)\n", o.error.c_str());
       }
       if (samples && o.error.empty()) {
         eval::write_samples(*samples, o);
