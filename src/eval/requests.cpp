@@ -281,7 +281,7 @@ PreparedTask prepare_task(const TaskSpec& t, const Tokenizer& tok, const Prepare
       same_split = true;
       for (const auto& k : valid) shots.push_back(k.built);
     }
-    const size_t available = shots.size() - (same_split ? 1 : 0);
+    const size_t available = shots.size() > (same_split ? 1u : 0u) ? shots.size() - (same_split ? 1 : 0) : 0;
     if (static_cast<size_t>(p.num_fewshot) > available)
       fail("task ", t.name, ": --num-fewshot ", p.num_fewshot, " but the few-shot split (", p.fewshot_path, ") has only ",
            available, " usable examples");
@@ -304,7 +304,7 @@ PreparedTask prepare_task(const TaskSpec& t, const Tokenizer& tok, const Prepare
     if (p.num_fewshot > 0) {
       std::vector<size_t> picked;
       // With the evaluation split as the pool, position d is the document itself.
-      const size_t self = same_split && t.fewshot_dataset.empty() ? d : static_cast<size_t>(-1);
+      const size_t self = same_split && t.fewshot_dataset.empty() ? d : shots.size();
       if (t.fewshot_sampler == "first_n") {
         for (size_t i = 0; i < shots.size() && picked.size() < static_cast<size_t>(p.num_fewshot); ++i)
           if (i != self) picked.push_back(i);

@@ -110,6 +110,25 @@ TEST(EvalCli, BaselineComparisonAndKld) {
   EXPECT_NEAR(fj["ppl_base"].get<double>(), kj["ppl_base"].get<double>(), 1e-9);
 }
 
+TEST(EvalCli, MmluGroupsAggregateBySize) {
+  const std::string dir = testing::make_temp_dir("evalmmlu");
+  auto r = run_command(qstudy("eval --model " + bf16_model() + " --baseline " + stories() +
+                              " --tasks mmlu --limit 2 --bootstrap 500 --json " + dir + "/r.json -q"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(read_file(dir + "/r.json"));
+  EXPECT_EQ(j["results"].size(), 57u);
+  EXPECT_EQ(j["results"]["mmlu_abstract_algebra"]["num_fewshot"], 5);
+  EXPECT_EQ(j["groups"]["mmlu"]["n"], 114);
+  EXPECT_EQ(j["groups"]["mmlu"]["tasks"], 57);
+  EXPECT_EQ(j["groups"]["mmlu_stem"]["n"], 38);
+  double sum = 0;
+  for (auto& [name, res] : j["results"].items()) sum += res["acc"].get<double>() * res["n"].get<double>();
+  EXPECT_NEAR(j["groups"]["mmlu"]["acc"].get<double>(), sum / 114, 1e-12);
+  for (const char* key : {"recovery_pct", "diff", "ci95", "mcnemar_p", "flips_to_wrong", "flips_to_right", "n"})
+    EXPECT_TRUE(j["comparison"]["mmlu"].contains(key)) << key;
+  EXPECT_EQ(j["comparison"]["mmlu"]["n"], 114);
+}
+
 void expect_error(const testing::CommandResult& r, const std::string& needle) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(r.err.rfind("qstudy: error: ", 0), 0u) << r.err;
