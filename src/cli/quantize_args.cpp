@@ -67,7 +67,8 @@ std::optional<quant::QuantizeReport> apply_quantization(LoadedModel& m, const Qu
   }
   quant::validate_quantize_options(o, calib != nullptr);
   quant::QuantizeReport r = quant::quantize_model(*m.model, o, calib.get());
-  std::fprintf(stderr, "quantized to %s with %s in %s: linear layers %s -> %s\n", r.scheme.c_str(), r.algorithm.c_str(),
+  if (!Progress::quiet())
+    std::fprintf(stderr, "quantized to %s with %s in %s: linear layers %s -> %s\n", r.scheme.c_str(), r.algorithm.c_str(),
                format_duration(r.seconds).c_str(), format_bytes(static_cast<double>(r.bytes_before)).c_str(),
                format_bytes(static_cast<double>(r.bytes_after)).c_str());
   return r;

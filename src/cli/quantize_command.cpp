@@ -70,7 +70,9 @@ void add_quantize_command(CLI::App& app) {
       const std::string problem = quant::checkpoint_format_problem(*m.model, f);
       if (!problem.empty()) fail("--format ", quant::checkpoint_format_name(f), ": ", problem);
       const std::string source = m.location.format == ModelFormat::HuggingFace ? m.location.weights : "";
-      const quant::SavedCheckpoint saved = quant::save_quantized_model(*m.model, source, a->out, f);
+      quant::SaveOptions so;
+      so.tokenizer = m.tokenizer.get();
+      const quant::SavedCheckpoint saved = quant::save_quantized_model(*m.model, source, a->out, f, so);
       j["saved"] = {{"path", saved.path},
                     {"format", quant::checkpoint_format_name(saved.format)},
                     {"files", saved.files},

@@ -1,6 +1,7 @@
 #include "fidelity/paired_generation.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -37,15 +38,32 @@ GenerationStore::GenerationStore(std::string path) : path_(std::move(path)) {
   std::ifstream in(path_);
   std::string line;
   int64_t line_no = 0;
+  std::streamoff good_end = 0;  // end of the last complete record
   while (std::getline(in, line)) {
     ++line_no;
-    if (line.empty()) continue;
+    const bool complete_line = !in.eof();  // ended by '\n'
+    if (line.empty()) {
+      good_end = in.tellg();
+      continue;
+    }
     nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error&) {
-      if (in.peek() == EOF) break;  // the last line of an interrupted run
-      fail(path_, ":", line_no, ": invalid JSON (not a generations file written by qstudy?)");
+    bool parsed = complete_line;
+    if (parsed) {
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::parse_error&) {
+        parsed = false;
+      }
+    }
+    if (!parsed) {
+      if (complete_line && in.peek() != EOF)
+        fail(path_, ":", line_no, ": invalid JSON (not a generations file written by qstudy?)");
+      // The last line of an interrupted run: cut it off so new records start on a fresh line.
+      in.close();
+      std::error_code ec;
+      std::filesystem::resize_file(path_, static_cast<uintmax_t>(good_end), ec);
+      if (ec) fail(path_, ": cannot truncate an unfinished last record: ", ec.message());
+      break;
     }
     try {
       GenRecord r;
@@ -60,6 +78,7 @@ GenerationStore::GenerationStore(std::string path) : path_(std::move(path)) {
       r.decode_tok_s = j.value("decode_tok_s", 0.0);
       index_[store_key(r.model, r.settings, r.prompt_id, r.sample)] = records_.size();
       records_.push_back(std::move(r));
+      good_end = in.tellg();
     } catch (const nlohmann::json::exception& e) {
       fail(path_, ":", line_no, ": missing or mistyped field (", e.what(), ")");
     }

@@ -73,6 +73,7 @@ ModelLocation locate_model(const std::string& path) {
     fail(path, ": not a model directory (expected config.json with model.safetensors, or a llama2.c .bin checkpoint)");
   }
   const std::string ext = p.extension().string();
+  if (ext == ".gguf") return {ModelFormat::Gguf, path, path};  // loaded by quant::load_model_any
   if (ext == ".bin") return {ModelFormat::Llama2c, path, tokenizer_beside(p.parent_path().empty() ? "." : p.parent_path())};
   if (ext == ".safetensors") {
     fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
@@ -80,10 +81,12 @@ ModelLocation locate_model(const std::string& path) {
       fail(path, ": a safetensors file needs its config.json beside it");
     return {ModelFormat::HuggingFace, dir.string(), dir.string()};
   }
-  fail(path, ": unrecognized model file (expected a Hugging Face directory, a llama2.c .bin or a .safetensors)");
+  fail(path, ": unrecognized model file (expected a Hugging Face directory, a llama2.c .bin, a .safetensors or a .gguf)");
 }
 
 std::unique_ptr<Model> load_model(const ModelLocation& where) {
+  if (where.format == ModelFormat::Gguf)
+    fail(where.weights, ": GGUF files are read by quant::load_model_any (src/quantize/files/gguf_model.h)");
   if (where.format == ModelFormat::Llama2c) {
     Llama2cCheckpoint ck = read_llama2c(where.weights);
     ModelConfig c = llama2c_config(ck.header);

@@ -11,11 +11,11 @@
 
 namespace qs {
 
-enum class ModelFormat { HuggingFace, Llama2c };
+enum class ModelFormat { HuggingFace, Llama2c, Gguf };
 
 struct ModelLocation {
   ModelFormat format;
-  std::string weights;          // directory (HF) or checkpoint file (llama2.c)
+  std::string weights;          // directory (HF) or checkpoint file (llama2.c, GGUF)
   std::string tokenizer;        // best guess of the tokenizer file/dir ("" if none found)
 };
 

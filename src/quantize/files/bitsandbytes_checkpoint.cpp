@@ -287,7 +287,7 @@ json bitsandbytes_config(const std::vector<ModelLinear>& layers, DType model_dty
       continue;
     }
     const std::string problem = bitsandbytes_problem(*l.quant);
-    if (!problem.empty()) fail("--format bitsandbytes: layer ", quote(l.name), ": ", problem);
+    if (!problem.empty()) fail("layer ", quote(l.name), ": ", problem);
     if (!first) {
       first = l.quant;
       continue;

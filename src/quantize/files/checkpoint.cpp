@@ -8,6 +8,7 @@
 #include "model/loader.h"
 #include "quantize/files/bitsandbytes_checkpoint.h"
 #include "quantize/files/compressed_tensors.h"
+#include "quantize/files/gguf_model.h"
 #include "quantize/files/gptq_awq_checkpoint.h"
 #include "quantize/files/qstudy_checkpoint.h"
 
@@ -18,10 +19,7 @@ using nlohmann::json;
 
 namespace {
 
-GgufLoadFn g_gguf_load = nullptr;
-GgufSaveFn g_gguf_save = nullptr;
 
-const char* kNoGguf = "GGUF support is in src/quantize/files/gguf_* and is not registered in this build (set_gguf_hooks)";
 
 bool same_directory(const std::string& a, const std::string& b) {
   std::error_code ec;
@@ -93,7 +91,10 @@ std::string checkpoint_format_problem(const Model& model, CheckpointFormat forma
       case CheckpointFormat::Bitsandbytes: files::bitsandbytes_config(layers, files::model_dtype(model)); break;
       case CheckpointFormat::Qstudy: files::qstudy_config(layers); break;
       case CheckpointFormat::Gguf:
-        if (!g_gguf_save) return kNoGguf;
+        for (const auto& l : layers)
+          if (l.quant && !l.quant->storage().gguf_blocks)
+            return cat("layer ", quote(l.name), " is ", l.linear->format(),
+                       ", which GGUF cannot hold (supported: dense f32, f16, bf16 layers and the q8_0, q4_0 schemes)");
         break;
     }
   } catch (const Error& e) {
@@ -109,11 +110,31 @@ CheckpointFormat default_checkpoint_format(const Model& model) {
   return CheckpointFormat::Qstudy;
 }
 
+// One .gguf file: `out` is the file, or a directory that receives model.gguf.
+static SavedCheckpoint save_gguf_checkpoint(const Model& model, const std::string& out, const SaveOptions& options) {
+  require(!out.empty(), "--out: no output file given");
+  require(options.tokenizer != nullptr, "--format gguf: no tokenizer to write into ", out);
+  fs::path file(out);
+  if (file.extension() != ".gguf") {
+    std::error_code ec;
+    fs::create_directories(file, ec);
+    if (ec) fail(out, ": cannot create directory: ", ec.message());
+    file /= "model.gguf";
+  }
+  save_gguf_model(model, *options.tokenizer, file.string());
+  SavedCheckpoint saved;
+  saved.path = file.string();
+  saved.format = CheckpointFormat::Gguf;
+  saved.files = {file.filename().string()};
+  saved.bytes_on_disk = static_cast<int64_t>(fs::file_size(file));
+  saved.tensor_bytes = saved.bytes_on_disk;
+  return saved;
+}
+
 SavedCheckpoint save_quantized_model(const Model& model, const std::string& source_dir, const std::string& out_dir,
                                      CheckpointFormat format, const SaveOptions& options) {
   if (format == CheckpointFormat::Gguf) {
-    if (!g_gguf_save) fail("--format gguf: ", kNoGguf);
-    return g_gguf_save(model, source_dir, out_dir, options);
+    return save_gguf_checkpoint(model, out_dir, options);
   }
   require(!out_dir.empty(), "--out: no output directory given");
   std::error_code ec;
@@ -152,6 +173,13 @@ SavedCheckpoint save_quantized_model(const Model& model, const std::string& sour
   saved.files = shards.files;
   saved.files.push_back("config.json");
   for (auto& f : files::copy_tokenizer_files(source_dir, out_dir)) saved.files.push_back(f);
+  if (source_dir.empty() && options.tokenizer) {
+    // No Hugging Face source (a llama2.c checkpoint): write its tokenizer as `convert` does.
+    write_file_atomic(out_dir + "/tokenizer.json", options.tokenizer->to_hf_json().dump(2));
+    write_file_atomic(out_dir + "/tokenizer_config.json", options.tokenizer->to_hf_config_json().dump(2));
+    saved.files.push_back("tokenizer.json");
+    saved.files.push_back("tokenizer_config.json");
+  }
   saved.tensor_bytes = shards.tensor_bytes;
   for (const auto& f : saved.files) saved.bytes_on_disk += static_cast<int64_t>(fs::file_size(out_dir + "/" + f, ec));
   return saved;
@@ -182,8 +210,7 @@ std::unique_ptr<Model> load_model_any(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ext == ".gguf") {
-    if (!g_gguf_load) fail(path, ": ", kNoGguf);
-    return g_gguf_load(path);
+    return load_gguf_model(path);
   }
   const ModelLocation where = locate_model(path);
   if (where.format == ModelFormat::HuggingFace && is_quantized_checkpoint(where.weights))
@@ -191,9 +218,5 @@ std::unique_ptr<Model> load_model_any(const std::string& path) {
   return load_model(where);
 }
 
-void set_gguf_hooks(GgufLoadFn load, GgufSaveFn save) {
-  g_gguf_load = load;
-  g_gguf_save = save;
-}
 
 }  // namespace qs::quant

@@ -12,7 +12,7 @@
 //  - bitsandbytes: what transformers saves for load_in_4bit (nf4/fp4, with or without double
 //    quantization) and load_in_8bit (llm-int8) models (see bitsandbytes_checkpoint.h).
 //  - qstudy: the canonical pieces of any scheme and any mix (see qstudy_checkpoint.h).
-//  - gguf: written by src/quantize/files/gguf_* through set_gguf_hooks().
+//  - gguf: one llama.cpp model file (see gguf_model.h): dense layers and GGUF Q8_0/Q4_0 layers.
 //
 // Reading (load_quantized_model / load_model_any) maps each layer of a compressed-tensors,
 // AutoGPTQ, AutoAWQ (GEMM), bitsandbytes or qstudy checkpoint to the QuantLinear of its scheme;
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qs::quant {
 
@@ -44,6 +45,9 @@ CheckpointFormat default_checkpoint_format(const Model& model);
 
 struct SaveOptions {
   int64_t shard_bytes = int64_t{4} << 30;  // largest safetensors shard before splitting
+  // The model's tokenizer: written into a GGUF file (required there), and as tokenizer.json +
+  // tokenizer_config.json when there is no source directory to copy tokenizer files from.
+  const Tokenizer* tokenizer = nullptr;
 };
 
 struct SavedCheckpoint {
@@ -68,16 +72,9 @@ std::unique_ptr<Model> load_quantized_model(const std::string& dir);
 // Whether `dir` holds a quantized Hugging Face checkpoint that load_quantized_model reads.
 bool is_quantized_checkpoint(const std::string& dir);
 
-// Any model path: a quantized HF directory -> load_quantized_model; a .gguf file -> the GGUF
-// loader registered with set_gguf_hooks; anything else -> qs::load_model (dense HF, llama2.c).
+// Any model path: a quantized HF directory -> load_quantized_model; a .gguf file ->
+// load_gguf_model; anything else -> qs::load_model (dense HF, llama2.c).
 std::unique_ptr<Model> load_model_any(const std::string& path);
 
-// The GGUF reader/writer live in src/quantize/files/gguf_* (another task) and register here, so
-// this dispatch does not depend on them. Without them a .gguf path or --format gguf is an error
-// that says so.
-using GgufLoadFn = std::unique_ptr<Model> (*)(const std::string& path);
-using GgufSaveFn = SavedCheckpoint (*)(const Model& model, const std::string& source_dir,
-                                       const std::string& out_path, const SaveOptions& options);
-void set_gguf_hooks(GgufLoadFn load, GgufSaveFn save);
 
 }  // namespace qs::quant
