@@ -25,6 +25,8 @@ void add_bench_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_compare_gen_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
 
 int run_main(int argc, char** argv);
 

@@ -54,6 +54,7 @@ int run_main(int argc, char** argv) {
   add_perplexity_command(app);
   add_bench_command(app);
   add_quantize_command(app);
+  add_compare_gen_command(app);
   add_tokenize_command(app);
   add_convert_command(app);
   add_synth_command(app);

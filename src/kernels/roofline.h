@@ -13,7 +13,8 @@
 
 namespace qs::kernels {
 
-// GB/s (1e9 bytes per second) reading `bytes` with every thread of `pool`.
+// GB/s (1e9 bytes per second) streaming a buffer of `bytes` with every thread of `pool`: the best
+// of several timed windows of 1/8 of the buffer (each still far larger than the L3).
 double measure_memory_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t{1} << 30);
 
 // GFLOP/s (1e9 floating point operations per second; one FMA = 2) with every thread of `pool`,
