@@ -169,16 +169,14 @@ void gemv(const GgufCtx& c, ThreadPool& pool) {
   static constexpr auto kFull = gemv_table<Q4, 0>(std::make_index_sequence<detail::kGemvGroupRows>());
   static constexpr auto kSingle = gemv_table<Q4, 1>(std::make_index_sequence<detail::kGemvGroupRows>());
   const GgufArgs& a = *c.a;
-  const int R = gemv_rows_per_pass(static_cast<int>(std::min<int64_t>(a.M, detail::kGemvGroupRows)));
   const int64_t chunk = std::max<int64_t>(64, detail::chunk_for(a.N, pool.size(), 16, 8));
   detail::parallel_chunks(pool, a.N, chunk, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1;) {
-      const bool full = n + R <= n1;
-      for (int64_t m = 0; m < a.M; m += detail::kGemvGroupRows) {
-        const int mr = static_cast<int>(std::min<int64_t>(detail::kGemvGroupRows, a.M - m));
-        (full ? kFull : kSingle)[mr - 1](c, n, m);
-      }
-      n += full ? R : 1;
+    for (int64_t m = 0; m < a.M; m += detail::kGemvGroupRows) {  // as in gemv_bf16
+      const int mr = static_cast<int>(std::min<int64_t>(detail::kGemvGroupRows, a.M - m));
+      const int R = gemv_rows_per_pass(mr);
+      int64_t n = n0;
+      for (; n + R <= n1; n += R) kFull[mr - 1](c, n, m);
+      for (; n < n1; ++n) kSingle[mr - 1](c, n, m);
     }
   });
 }
@@ -334,9 +332,12 @@ void gguf_avx512(const GgufArgs& a, ThreadPool& pool, bool gemm) {
   if (!gemm) {
     const int64_t steps = (nb + 1) / 2;
     const int64_t ld_codes = 64 * steps, ld_vec = 16 * steps;
-    int8_t* codes = detail::scratch<int8_t>(2, static_cast<size_t>(a.M * ld_codes));
-    float* dx = detail::scratch<float>(2, static_cast<size_t>(a.M * ld_vec));
-    int32_t* corr = detail::scratch<int32_t>(2, static_cast<size_t>(a.M * ld_vec));
+    // One scratch buffer (the other slots belong to the GEMM driver) carved into three.
+    const int64_t vec_bytes = a.M * ld_vec * 4;
+    char* buf = detail::scratch<char>(2, static_cast<size_t>(a.M * ld_codes + 2 * vec_bytes));
+    int8_t* codes = reinterpret_cast<int8_t*>(buf);
+    float* dx = reinterpret_cast<float*>(buf + a.M * ld_codes);
+    int32_t* corr = reinterpret_cast<int32_t*>(buf + a.M * ld_codes + vec_bytes);
     for (int64_t m = 0; m < a.M; ++m)
       prepare_gemv_row(a.x + m * a.K, nb, a.q4_0, {codes + m * ld_codes, dx + m * ld_vec, corr + m * ld_vec});
     const GgufCtx c{&a, nb, nb * (a.q4_0 ? 18 : 34), a.q4_0 ? 18 : 34, codes, dx, corr, ld_codes, ld_vec};
@@ -344,9 +345,11 @@ void gguf_avx512(const GgufArgs& a, ThreadPool& pool, bool gemm) {
     else gemv<false>(c, pool);
     return;
   }
-  int8_t* codes = detail::scratch<int8_t>(2, static_cast<size_t>(a.M * a.K));
-  float* dx = detail::scratch<float>(2, static_cast<size_t>(a.M * nb));
-  int32_t* corr = detail::scratch<int32_t>(2, static_cast<size_t>(a.M * nb));
+  const int64_t codes_bytes = (a.M * a.K + 63) / 64 * 64, vec_bytes = (a.M * nb * 4 + 63) / 64 * 64;
+  char* buf = detail::scratch<char>(2, static_cast<size_t>(codes_bytes + 2 * vec_bytes));
+  int8_t* codes = reinterpret_cast<int8_t*>(buf);
+  float* dx = reinterpret_cast<float*>(buf + codes_bytes);
+  int32_t* corr = reinterpret_cast<int32_t*>(buf + codes_bytes + vec_bytes);
   detail::parallel_chunks(pool, a.M, 16, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m)
       prepare_gemm_row(a.x + m * a.K, nb, a.q4_0, codes + m * a.K, dx + m * nb, corr + m * nb);

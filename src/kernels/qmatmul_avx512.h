@@ -123,16 +123,16 @@ void gemv_bf16(const Dec& dec, const uint16_t* x, int64_t ldx, int64_t M, int64_
                ThreadPool& pool) {
   static constexpr auto kFull = gemv_bf16_full<Dec>(std::make_index_sequence<detail::kGemvGroupRows>());
   static constexpr auto kSingle = gemv_bf16_single<Dec>(std::make_index_sequence<detail::kGemvGroupRows>());
-  const int R = gemv_rows_per_pass(static_cast<int>(std::min<int64_t>(M, detail::kGemvGroupRows)));
   const int64_t chunk = std::max<int64_t>(64, detail::chunk_for(N, pool.size(), 16, 8));
   detail::parallel_chunks(pool, N, chunk, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1;) {
-      const bool full = n + R <= n1;
-      for (int64_t m = 0; m < M; m += detail::kGemvGroupRows) {
-        const int mr = static_cast<int>(std::min<int64_t>(detail::kGemvGroupRows, M - m));
-        (full ? kFull : kSingle)[mr - 1](dec, x + m * ldx, ldx, n, m, out);
-      }
-      n += full ? R : 1;
+    // Each group of x rows has its own W rows per pass (more x rows, fewer W rows); for
+    // decode (M <= kGemvGroupRows) there is one group and W is read once.
+    for (int64_t m = 0; m < M; m += detail::kGemvGroupRows) {
+      const int mr = static_cast<int>(std::min<int64_t>(detail::kGemvGroupRows, M - m));
+      const int R = gemv_rows_per_pass(mr);
+      int64_t n = n0;
+      for (; n + R <= n1; n += R) kFull[mr - 1](dec, x + m * ldx, ldx, n, m, out);
+      for (; n < n1; ++n) kSingle[mr - 1](dec, x + m * ldx, ldx, n, m, out);
     }
   });
 }

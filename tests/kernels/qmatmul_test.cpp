@@ -176,7 +176,7 @@ TEST(QMatmul, WeightOnlyMatchesReference) {
       {4, 80, 16, false, true, false},
       {4, 192, 16, true, false, false},
       {4, 128, 64, false, true, true},
-      {4, 100, 48, true, false, false},  // no fast kernel for groups of 48: portable code
+      {4, 144, 48, true, false, false},  // no fast kernel for groups of 48: portable code
       // 3-bit: any K with one group, groups of 128/64/32.
       {3, 131, 0, false, false, false},
       {3, 384, 128, true, false, false},
