@@ -4,6 +4,7 @@
 //    shared cold arena, as run_matmul does); "GB/s" counts the bytes the kernel must read for
 //    W (codes + scales + zero points), so it compares directly with the memory roofline.
 //  - M = 512 (prefill): W stays warm; "GFLOP/s" counts 2 M N K.
+//  - M = 1 with W warm (".../warm", q_o only): the arithmetic ceiling of the decode kernels.
 // Codes and scales are the arena's bytes (bf16 values ~ N(0, 0.02), so scales read as f32 are
 // finite normal numbers and GGUF block scales read as f16 are normal numbers near 1); the
 // kernels' speed does not depend on the values, and the kernels' numerics are tested elsewhere
@@ -84,7 +85,7 @@ WLayout layout(Kind kind, int64_t N, int64_t K) {
   return l;
 }
 
-void run_kind(benchmark::State& state, Kind kind, const LinearShape& shape, int64_t M) {
+void run_kind(benchmark::State& state, Kind kind, const LinearShape& shape, int64_t M, bool cold) {
   ThreadPool& pool = default_pool();
   const int64_t N = shape.N, K = shape.K;
   auto x = random_vector(static_cast<size_t>(M * K), 7);
@@ -94,7 +95,6 @@ void run_kind(benchmark::State& state, Kind kind, const LinearShape& shape, int6
   std::vector<float> y(static_cast<size_t>(M * N));
   const std::vector<int32_t> row_sums(static_cast<size_t>(N), 0);
   const WLayout l = layout(kind, N, K);
-  const bool cold = M == 1;
   auto& arena = ColdWeights::get();
   size_t it = 0;
   const CpuClock cpu;
@@ -163,14 +163,20 @@ void register_qmatmul() {
     const std::string shape = s.name;
     if (shape != "llama1b.q_o" && shape != "llama1b.gate_up" && shape != "llama1b.down") continue;
     for (const KindInfo& k : kKinds)
-      for (int64_t M : {int64_t{1}, int64_t{512}}) {
-        const std::string name = std::string("qmatmul/") + k.name + "/" + shape + "/M:" + std::to_string(M);
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), [kind = k.kind, s, M](benchmark::State& st) {
-          run_kind(st, kind, s, M);
-        });
-        b->UseRealTime();
-        if (M > 1) b->MinTime(1.0);
-      }
+      for (int64_t M : {int64_t{1}, int64_t{512}})
+        for (bool cold : {true, false}) {
+          if (M > 1 && cold) continue;
+          // M = 1 also with W warm in the caches (q_o only: it fits the L3): the kernel's
+          // compute ceiling, to tell decode speed limited by arithmetic from memory.
+          if (M == 1 && !cold && shape != "llama1b.q_o") continue;
+          const std::string name = std::string("qmatmul/") + k.name + "/" + shape + "/M:" + std::to_string(M) +
+                                   (M == 1 && !cold ? "/warm" : "");
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), [kind = k.kind, s, M, cold](benchmark::State& st) {
+            run_kind(st, kind, s, M, cold);
+          });
+          b->UseRealTime();
+          if (M > 1) b->MinTime(1.0);
+        }
   }
 }
 
