@@ -86,7 +86,7 @@ void add_compare_gen_command(CLI::App& app) {
   cmd->add_option("--out,-o", a->out, "Directory for generations.jsonl (resumable) and metrics.json");
   cmd->add_flag("--force", a->force, "Compare even if a model's tokenizer differs");
   cmd->add_flag("--json", a->json, "Print the metrics as JSON");
-  add_quantize_options(cmd, a->quant, "--variant-scheme");
+  add_quantize_options(cmd, a->quant, "");
   add_common_options(cmd, a->common);
   cmd->callback([a] {
     apply_common_options(a->common);

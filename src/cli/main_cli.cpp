@@ -52,6 +52,8 @@ int run_main(int argc, char** argv) {
   // Subcommands, in the order `qstudy help` lists them.
   add_generate_command(app);
   add_perplexity_command(app);
+  add_eval_command(app);
+  add_kld_command(app);
   add_bench_command(app);
   add_quantize_command(app);
   add_compare_gen_command(app);

@@ -13,6 +13,9 @@ std::vector<VariantSpec> parse_variants(const std::vector<std::string>& model_pa
     const auto colon = v.find(':');
     q.scheme = v.substr(0, colon);
     q.algorithm = colon == std::string::npos ? "rtn" : v.substr(colon + 1);
+    // Shared integer options (--group-size, --asym) apply to the variants that take them.
+    const quant::Scheme s = quant::find_scheme(q.scheme);
+    if (s.weight != quant::WeightFormat::Int || !s.weight_only()) q.group_size = -1, q.asym = q.sym = false;
     const quant::QuantizeOptions o = quantize_options(q);  // validates scheme and algorithm
     quant::validate_quantize_options(o, !q.calib.empty());
     out.push_back({o.scheme.full_name() + ":" + q.algorithm, "", q});

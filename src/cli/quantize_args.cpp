@@ -11,7 +11,8 @@ namespace qs::cli {
 
 void add_quantize_options(CLI::App* cmd, QuantizeArgs& a, const std::string& scheme_flag) {
   const std::string group = "Quantization";
-  cmd->add_option(scheme_flag, a.scheme, "Quantization scheme (see qstudy quantize --list)")->group(group);
+  if (!scheme_flag.empty())
+    cmd->add_option(scheme_flag, a.scheme, "Quantization scheme (see qstudy quantize --list)")->group(group);
   cmd->add_option("--algo", a.algorithm, "rtn, rtn-mse, gptq, awq, smoothquant, smoothquant+gptq")->group(group);
   cmd->add_option("--group-size", a.group_size, "Group size along the input (0: per channel)")->group(group);
   cmd->add_flag("--asym", a.asym, "Asymmetric integer weights (zero points)")->group(group);

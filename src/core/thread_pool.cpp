@@ -19,7 +19,8 @@ thread_local bool t_inside_job = false;
 constexpr int kSpinIterations = 1 << 14;  // about 50-100 us of polling before sleeping
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(n_threads < 1 ? 1 : n_threads), slots_(new WorkerSlot[n_threads < 1 ? 1 : n_threads]) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -30,7 +31,12 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::run_impl(JobFn fn, void* ctx) {
+// Protocol: job g is published by bumping generation_ to g. Each worker's turn at job g is
+// claimed exactly once by a CAS of its slot from g-1 to g: by the worker (which then runs the
+// job and sets done = g) or, for dynamic jobs, by the caller once its own share is finished
+// (the worker then skips). The caller waits only for workers that claimed their turn, and
+// job_fn_ is never replaced while a worker that claimed the current job is still running.
+void ThreadPool::run_impl(JobFn fn, void* ctx, bool all_threads) {
   if (n_threads_ == 1 || t_inside_job) {
     bool was = t_inside_job;
     t_inside_job = true;
@@ -40,23 +46,29 @@ void ThreadPool::run_impl(JobFn fn, void* ctx) {
   }
   job_fn_ = fn;
   job_ctx_ = ctx;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
+  const uint64_t g = generation_.load(std::memory_order_relaxed) + 1;
+  generation_.store(g, std::memory_order_release);
   generation_.notify_all();
   t_inside_job = true;
   fn(ctx, 0, n_threads_);
   t_inside_job = false;
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-    if (spin < kSpinIterations) {
-      QS_CPU_RELAX();
-    } else {
-      int p = pending_.load(std::memory_order_acquire);
-      if (p != 0) pending_.wait(p, std::memory_order_acquire);
+  for (int i = 1; i < n_threads_; ++i) {
+    WorkerSlot& slot = slots_[i];
+    if (!all_threads) {
+      uint64_t expected = g - 1;
+      if (slot.claimed.compare_exchange_strong(expected, g, std::memory_order_acq_rel)) continue;  // skipped
+    }
+    for (int spin = 0;; ++spin) {
+      const uint64_t d = slot.done.load(std::memory_order_acquire);
+      if (d == g) break;
+      if (spin < kSpinIterations) QS_CPU_RELAX();
+      else slot.done.wait(d, std::memory_order_acquire);
     }
   }
 }
 
 void ThreadPool::worker_loop(int index) {
+  WorkerSlot& slot = slots_[index];
   uint64_t seen = 0;
   t_inside_job = true;
   for (;;) {
@@ -69,8 +81,11 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = g;
     if (stop_.load(std::memory_order_acquire)) return;
+    uint64_t expected = g - 1;
+    if (!slot.claimed.compare_exchange_strong(expected, g, std::memory_order_acq_rel)) continue;  // the caller skipped us
     job_fn_(job_ctx_, index, n_threads_);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    slot.done.store(g, std::memory_order_release);
+    slot.done.notify_one();
   }
 }
 

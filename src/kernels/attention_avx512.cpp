@@ -271,7 +271,7 @@ void attention_avx512(const AttentionArgs& a, ThreadPool& pool) {
   float* parts = geo.n_chunks > 1 ? scratch<float>(2, n_items * part_floats) : nullptr;
 
   std::atomic<int64_t> next{0};
-  pool.run([&](int, int) {
+  pool.run_dynamic([&](int, int) {
     float* buf = scratch<float>(3, thread_floats);
     RowState st;
     st.kt = buf;

@@ -37,7 +37,7 @@ void parallel_chunks(ThreadPool& pool, int64_t n, int64_t chunk, F&& fn) {
     return;
   }
   std::atomic<int64_t> next{0};
-  pool.run([&](int, int) {
+  pool.run_dynamic([&](int, int) {
     for (;;) {
       const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
       if (c >= n_chunks) break;

@@ -165,10 +165,11 @@ QuantizeReport quantize_model(Model& model, const QuantizeOptions& o, Calibratio
 
     for (auto& [slot_ptr, plan] : plans) {
       std::unique_ptr<Linear>& slot = *slot_ptr;
+      const auto* target = slot_ptr;  // clang-14 cannot capture structured bindings
       const int si = static_cast<int>([&] {
         for (int s = 0; s < 4; ++s)
           for (auto* lin : slot_linears(layer, static_cast<LinearSlot>(s)))
-            if (lin == slot_ptr) return static_cast<LinearSlot>(s);
+            if (lin == target) return static_cast<LinearSlot>(s);
         return LinearSlot::QKV;
       }());
       LayerReport rep;

@@ -92,11 +92,13 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   }
   if (!file_exists(path)) fail(path, ": no such file (expected tokenizer.json, tokenizer.bin or a model directory)");
   if (std::filesystem::path(path).extension() == ".json") return from_hf_json(path);
-  // Sniff: a JSON object starts with '{' (after white space); a tokenizer.bin with an int32.
+  // Sniff: a JSON object starts with '{' (after white space); a GGUF file with its magic; a
+  // tokenizer.bin with an int32.
   std::ifstream in(path, std::ios::binary);
   char head[256] = {};
   in.read(head, sizeof(head));
   std::string_view start(head, static_cast<size_t>(in.gcount()));
+  if (start.substr(0, 4) == "GGUF") return from_gguf_file(path);
   size_t first = start.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && start[first] == '{') return from_hf_json(path);
   return from_llama2c(path);

@@ -1,6 +1,9 @@
 // Tokenizers of the models qstudy measures: text <-> token ids, exactly as the model was trained.
 //
 // Formats:
+//  - GGUF vocabularies (tokenizer.ggml.* metadata of a llama.cpp model file; see gguf_vocab.cpp):
+//    "llama" = SentencePiece BPE ranked by scores, "gpt2" = byte-level BPE with merges and the
+//    pre-tokenizer named by tokenizer.ggml.pre.
 //  - Hugging Face tokenizer.json (+ tokenizer_config.json, + generation_config.json if present):
 //    BPE models with byte-level pre-tokenization (GPT-2, Llama-3, Qwen split regexes, run by
 //    PCRE2 with full Unicode properties) or SentencePiece-style BPE (Llama-2: "▁" normalizer,
@@ -41,6 +44,9 @@
 
 namespace qs {
 
+class GgufFile;
+struct GgufKV;
+
 namespace tok {
 class Core;
 struct Llama2cSource;
@@ -60,6 +66,13 @@ class Tokenizer {
   // A HF model directory (tokenizer.json + tokenizer_config.json, or a tokenizer.bin in it) or a
   // file: *.json is tokenizer.json, anything else is sniffed (JSON object or llama2.c binary).
   static std::unique_ptr<Tokenizer> load(const std::string& path);
+  // The vocabulary of a GGUF file: tokenizer.ggml.model "llama" (SentencePiece BPE: tokens,
+  // scores, token_type) or "gpt2" (byte-level BPE: tokens, merges; tokenizer.ggml.pre names
+  // the pre-tokenizer: "llama-bpe", "qwen2", "gpt-2" or "default"); other models and
+  // pre-tokenizers are refused by name. Encodes like the tokenizer.json / tokenizer.bin the
+  // vocabulary was converted from (gguf_vocab.cpp says where llama.cpp itself differs).
+  static std::unique_ptr<Tokenizer> from_gguf(const GgufFile& file);
+  static std::unique_ptr<Tokenizer> from_gguf_file(const std::string& path);
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
@@ -88,6 +101,12 @@ class Tokenizer {
   // file's content.
   nlohmann::json to_hf_json() const;
   nlohmann::json to_hf_config_json() const;
+  // The tokenizer.* metadata llama.cpp reads (as convert_hf_to_gguf.py writes it), for a model
+  // with `vocab_size` ids: the vocabulary is padded with unused "[PADn]" tokens up to it (an
+  // error when it has more tokens). Byte-level BPE becomes "gpt2" (its split regex must be one
+  // llama.cpp names: Llama-3, Qwen2 or GPT-2), SentencePiece-style BPE becomes "llama" (scores
+  // from tokenizer.bin, or from the merge ranks of a tokenizer.json).
+  std::vector<GgufKV> to_gguf_metadata(int64_t vocab_size) const;
 
  private:
   friend class StreamDecoder;
@@ -95,6 +114,7 @@ class Tokenizer {
   std::unique_ptr<tok::Core> core_;
   std::string hf_json_path_, hf_json_text_, hf_config_path_, hf_config_text_;
   std::shared_ptr<const tok::Llama2cSource> llama2c_;
+  std::shared_ptr<const std::vector<GgufKV>> gguf_vocab_;  // tokenizer.* keys of a GGUF source
 };
 
 // Incremental detokenizer for streaming generation: feed ids one by one, get the new complete

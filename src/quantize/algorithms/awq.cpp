@@ -186,7 +186,7 @@ std::vector<float> awq_search_clip(std::span<const float> w, int64_t n, int64_t 
   const int64_t batches = (n + opt.oc_batch - 1) / opt.oc_batch;
   std::atomic<int64_t> next{0};
   BlasThreads single(1);
-  pool.run([&](int, int) {
+  pool.run_dynamic([&](int, int) {
     const int64_t nb_max = std::min(opt.oc_batch, n);
     std::vector<float> d(static_cast<size_t>(nb_max * g)), e(static_cast<size_t>(t_count * nb_max));
     std::vector<float> clamped(g), amax(nb_max), best_val(nb_max);

@@ -172,7 +172,7 @@ GptqResult gptq_quantize(std::span<const float> w_in, int64_t n, int64_t k, std:
   std::vector<double> panel_loss(panels, 0.0);
   std::atomic<int64_t> next{0};
   BlasThreads single(1);
-  pool.run([&](int, int) {
+  pool.run_dynamic([&](int, int) {
     std::vector<float> err(static_cast<size_t>(kPanelRows * block));
     std::vector<float> snapshot(source == ParamSource::Dynamic ? static_cast<size_t>(kPanelRows * block) : 0);
     std::vector<float> group_values(source == ParamSource::Dynamic ? static_cast<size_t>(g) : 0);

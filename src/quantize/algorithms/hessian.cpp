@@ -71,7 +71,7 @@ void HessianAccumulator::add(std::span<const float> x, int64_t rows, int64_t sam
     const float beta = r0 == 0 ? keep : 1.0f;
     const int64_t panels = (k_ + kPanelRows - 1) / kPanelRows;
     std::atomic<int64_t> next{0};
-    pool.run([&](int, int) {
+    pool.run_dynamic([&](int, int) {
       for (int64_t p; (p = next.fetch_add(1)) < panels;) {
         const int64_t i0 = p * kPanelRows, i1 = std::min(i0 + kPanelRows, k_);
         sgemm(true, false, i1 - i0, k_ - i0, m, 1.0f, xs.data() + i0, k_, xs.data() + i0, k_, beta,

@@ -198,11 +198,20 @@ std::string jinja_title(std::string_view s) {
   return out;
 }
 
+// " " * n for an indentation, refused when it alone would exceed the string limit.
+std::string spaces(int64_t n) {
+  if (n > static_cast<int64_t>(Interpreter::kMaxStringBytes)) throw_error(cat("indentation of ", n, " spaces is too large"));
+  return std::string(static_cast<size_t>(std::max<int64_t>(0, n)), ' ');
+}
+
 std::string indent(const std::string& s, const Value& width, bool first, bool blank) {
   std::string indention;
   if (width.is_string()) indention = width.str();
-  else if (width.is_integral()) indention = std::string(static_cast<size_t>(std::max<int64_t>(0, width.as_int())), ' ');
+  else if (width.is_integral()) indention = spaces(width.as_int());
   else throw_error(cat("can't multiply sequence by non-int of type '", type_name(width), "'"));
+  size_t lines_count = static_cast<size_t>(py::count(s, "\n")) + 1;
+  if (!indention.empty() && lines_count > (Interpreter::kMaxStringBytes - std::min(s.size(), Interpreter::kMaxStringBytes)) / indention.size())
+    throw_error(cat("indent() result longer than ", Interpreter::kMaxStringBytes, " bytes"));
   std::vector<std::string> lines = py::splitlines(s + "\n", false);
   std::string rv;
   if (blank) {
@@ -221,7 +230,7 @@ JsonOptions json_options(const Bound& a) {
     const Value& ind = *a[1];
     o.has_indent = true;
     if (ind.is_string()) o.indent = ind.str();
-    else if (ind.is_integral()) o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, ind.as_int())), ' ');
+    else if (ind.is_integral()) o.indent = spaces(ind.as_int());
     else throw_error(cat("tojson: indent must be an int or a string, not ", type_name(ind)));
     o.item_separator = ",";
   }
@@ -233,6 +242,7 @@ JsonOptions json_options(const Bound& a) {
     o.key_separator = sep.items()[1].str();
   }
   o.sort_keys = is_true(a[3]);
+  o.max_bytes = Interpreter::kMaxStringBytes;
   return o;
 }
 
@@ -461,7 +471,7 @@ Value Interpreter::apply_filter(int id, const std::string& name, const Value& va
         if (!a[2]->is_integral()) throw_error(cat("'", type_name(*a[2]), "' object cannot be interpreted as an integer"));
         count = a[2]->as_int();
       }
-      return Value::string(py::replace(to_str(value), to_str(*a[0]), to_str(*a[1]), count));
+      return Value::string(replace(to_str(value), to_str(*a[0]), to_str(*a[1]), count));
     }
     case Filter::kReverse: {
       bind_args(args, name, {});

@@ -9,8 +9,6 @@ namespace qs::jinja {
 
 namespace {
 
-constexpr size_t kMaxOutputBytes = size_t{256} << 20;
-
 // The object part of Jinja2's undefined messages ("'dict object' has no attribute 'x'").
 std::string object_repr(const Value& v) { return v.is_none() ? "None" : cat(type_name(v), " object"); }
 
@@ -206,6 +204,19 @@ void Interpreter::render(const std::vector<std::pair<std::string, Value>>& conte
   mark_undefined(*root, program_.undefined_on_entry);
   call_depth_ = 0;
   iterations_ = 0;
+  struct CycleBreaker {
+    Interpreter& self;
+    ~CycleBreaker() {
+      for (auto& scope : self.closures_) {
+        scope->vars.clear();
+        scope->parent.reset();
+      }
+      for (auto& ns : self.namespaces_) ns->attrs.entries.clear();
+      self.closures_.clear();
+      self.namespaces_.clear();
+    }
+  } breaker{*this};
+  closures_.push_back(root);
   exec_body(program_.body, *root, out);
 }
 
@@ -218,6 +229,15 @@ std::shared_ptr<Scope> Interpreter::child_scope(Scope& parent, const std::vector
   auto child = std::make_shared<Scope>(parent.shared_from_this());
   mark_undefined(*child, undefined);
   return child;
+}
+
+std::string Interpreter::replace(const std::string& s, const std::string& old, const std::string& with,
+                                 int64_t count) {
+  uint64_t n = static_cast<uint64_t>(py::count(s, old));
+  if (count >= 0) n = std::min(n, static_cast<uint64_t>(count));
+  if (with.size() > old.size() && n > (kMaxStringBytes - std::min(s.size(), kMaxStringBytes)) / (with.size() - old.size()))
+    throw_error(cat("str.replace() result longer than ", kMaxStringBytes, " bytes"));
+  return py::replace(s, old, with, count);
 }
 
 void Interpreter::count_iterations(uint64_t n) {
@@ -239,7 +259,7 @@ Interpreter::Flow Interpreter::exec_body(const Body& body, Scope& scope, std::st
 Interpreter::Flow Interpreter::exec(const Stmt& s, Scope& scope, std::string& out) {
   try {
     Flow f = exec_node(s, scope, out);
-    if (out.size() > kMaxOutputBytes) throw_error(cat("the output grew beyond ", kMaxOutputBytes, " bytes"));
+    if (out.size() > Interpreter::kMaxOutputBytes) throw_error(cat("the output grew beyond ", Interpreter::kMaxOutputBytes, " bytes"));
     return f;
   } catch (TemplateError& e) {
     if (e.pos == kNoPos) e.pos = s.pos;
@@ -285,6 +305,7 @@ Interpreter::Flow Interpreter::exec_node(const Stmt& s, Scope& scope, std::strin
       c->macro = s.macro.get();
       c->closure = scope.shared_from_this();
       c->name = s.macro->name;
+      if (closures_.back() != c->closure) closures_.push_back(c->closure);
       scope.set(s.macro->symbol, Value::callable(std::move(c)));
       return Flow::kNormal;
     }
@@ -294,6 +315,7 @@ Interpreter::Flow Interpreter::exec_node(const Stmt& s, Scope& scope, std::strin
       caller->macro = s.macro.get();
       caller->closure = scope.shared_from_this();
       caller->name = "caller";
+      if (closures_.back() != caller->closure) closures_.push_back(caller->closure);
       const Expr& call_expr = *s.expr;
       Value callee = eval(*call_expr.args[0], scope);
       Args args = eval_args(call_expr, scope);

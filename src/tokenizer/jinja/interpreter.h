@@ -83,7 +83,8 @@ class Interpreter {
  public:
   static constexpr int kMaxCallDepth = 100;
   static constexpr uint64_t kMaxLoopIterations = 5'000'000;
-  static constexpr size_t kMaxStringBytes = size_t{64} << 20;
+  static constexpr size_t kMaxStringBytes = size_t{16} << 20;
+  static constexpr size_t kMaxOutputBytes = size_t{64} << 20;
   static constexpr int64_t kMaxRange = 100000;
 
   explicit Interpreter(const Program& program) : program_(program) {}
@@ -130,12 +131,18 @@ class Interpreter {
   Value call_global(Global g, const std::string& name, const Args& args);
   static bool is_method_name(const Value& self, const std::string& name);
 
+  // str.replace with the result size checked first (an empty `old` multiplies the length).
+  static std::string replace(const std::string& s, const std::string& old, const std::string& with, int64_t count);
   // Counts loop iterations against the limit.
   void count_iterations(uint64_t n);
 
  private:
   Value hole_;  // the body output a {% filter %} / {% set | f %} chain applies to
   const Program& program_;
+  // Reference cycles a render can create (a macro stored in the scope it closes over, a
+  // namespace holding itself), broken when the render ends.
+  std::vector<std::shared_ptr<Scope>> closures_;
+  std::vector<std::shared_ptr<Namespace>> namespaces_;
   int call_depth_ = 0;
   uint64_t iterations_ = 0;
 };

@@ -123,7 +123,8 @@ Value str_method(const Value& self, const std::string& name, const Args& args) {
   }
   if (name == "replace") {
     Bound a = bind_args(args, what, {"old", "new", "count"}, 2);
-    return Value::string(py::replace(s, str_arg(*a[0], "replace"), str_arg(*a[1], "replace"), int_arg(a[2], -1)));
+    return Value::string(
+        Interpreter::replace(s, str_arg(*a[0], "replace"), str_arg(*a[1], "replace"), int_arg(a[2], -1)));
   }
   if (name == "upper" || name == "lower" || name == "title" || name == "capitalize" || name == "swapcase") {
     bind_args(args, what, {});
@@ -316,6 +317,7 @@ Value Interpreter::call_global(Global g, const std::string& name, const Args& ar
     case Global::kNamespace: {
       auto ns = std::make_shared<Namespace>();
       ns->attrs = std::move(*dict_from(args, "namespace"));
+      namespaces_.push_back(ns);
       return Value::ns(std::move(ns));
     }
     case Global::kDict: return Value::dict(dict_from(args, "dict"));

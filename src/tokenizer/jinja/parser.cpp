@@ -624,9 +624,10 @@ class Parser {
     }
   }
 
+  // Postfix, filter and test nodes carry the position where their whole expression starts.
   ExprPtr parse_subscript(ExprPtr obj) {
     const Token& t = cur();
-    uint32_t pos = t.pos;
+    uint32_t pos = obj->pos;
     if (t.type == Tok::kOperator && t.text == ".") {
       next();
       const Token& attr = cur();
@@ -714,7 +715,7 @@ class Parser {
   }
 
   ExprPtr parse_call(ExprPtr callee) {
-    auto n = node(ExprKind::kCall, cur().pos);
+    auto n = node(ExprKind::kCall, callee->pos);
     n->args.push_back(std::move(callee));
     parse_call_args(*n);
     return n;
@@ -725,7 +726,7 @@ class Parser {
       if (!start_inline) next();
       start_inline = false;
       const Token& name = expect_name();
-      auto n = node(ExprKind::kFilter, name.pos);
+      auto n = node(ExprKind::kFilter, subject->kind == ExprKind::kHole ? name.pos : subject->pos);
       n->name = name.text;
       while (skip_op(".")) n->name += "." + expect_name().text;
       n->builtin = filter_id(n->name);
@@ -737,7 +738,7 @@ class Parser {
   }
 
   ExprPtr parse_test(ExprPtr subject) {
-    uint32_t pos = cur().pos;
+    uint32_t pos = subject->pos;
     next();  // 'is'
     bool negated = skip_name("not");
     const Token& name = expect_name();

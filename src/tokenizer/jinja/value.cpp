@@ -307,6 +307,7 @@ void append_json_at(std::string& out, const Value& v, const JsonOptions& o, int 
   auto newline = [&](int lvl) {
     out += '\n';
     for (int i = 0; i < lvl; ++i) out += o.indent;
+    if (out.size() > o.max_bytes) throw_error(cat("tojson result longer than ", o.max_bytes, " bytes"));
   };
   switch (v.kind()) {
     case Kind::kNone: out += "null"; return;

@@ -175,6 +175,7 @@ struct JsonOptions {
   std::string indent;                          // one level of indentation
   std::string item_separator = ", ";           // json.dumps defaults (", " or "," with indent)
   std::string key_separator = ": ";
+  size_t max_bytes = SIZE_MAX;  // the output may not grow beyond this
 };
 // json.dumps(v, ...) as transformers' tojson filter calls it.
 void append_json(std::string& out, const Value& v, const JsonOptions& options);

@@ -24,6 +24,7 @@ or
 OUT is a list with, per case, {"output": str} or {"error": str, "raised": bool, "kind": str}
 ("raised": the template called raise_exception; "kind": "syntax" or "runtime").
 """
+import functools
 import json
 import sys
 from datetime import datetime
@@ -92,9 +93,15 @@ def chat_variables(case):
                 add_generation_prompt=case.get("add_generation_prompt", False), **template_kwargs)
 
 
+@functools.lru_cache(maxsize=64)
+def compile_template(env, source):
+    """Compiled once per distinct text, as transformers' lru_cache'd _compile_jinja_template."""
+    return env.from_string(source)
+
+
 def render_case(env, case):
     try:
-        template = env.from_string(case["template"])
+        template = compile_template(env, case["template"])
     except TemplateSyntaxError as e:
         return {"error": str(e), "raised": False, "kind": "syntax"}
     except Exception as e:  # noqa: BLE001 -- any failure to compile is an error the C++ side must report too

@@ -14,7 +14,8 @@ import random
 import sys
 
 TEXT = ["", " ", "  ", "\n", "\n\n", "  \n", "\n  ", "\t", " \t\n ", "x", "a b", "Hello", "line\n  ",
-        "é", "東京", "🙂", "\u00a0", "\r\n", "\r", " - ", "{", "}", "%", "#", "'", '"', "\\"]
+        "é", "東京", "🙂", "\u00a0", "\r\n", "\r", " - ", "%", "#", "'", '"', "\\", "} "]
+TRICKY_TEXT = ["{", "}", "{#", "{%", "{{"]  # rare: they may merge with the next tag
 WORDS = ["", " ", "a", "abc", "Hello World", "  padded  ", "x\ny", "tab\there", "ünï", "ΣΑΣ", "ß", "ǆ",
          "Ǳ", "İ", "東京", "🙂!", "<think>\nr\n</think>\n\nans", "\u00a0nb\u00a0", "a,b,,c", "1_0",
          "42", " 7 ", "3.5", "-2", "0x1f", "inf", "nan", "1e3", "None", "it's", 'say "hi"', "back\\slash",
@@ -220,6 +221,8 @@ class Gen:
         return self.ws_open(True) + expr + self.ws_close(True)
 
     def text(self):
+        if self.chance(0.003):
+            return self.pick(TRICKY_TEXT)
         return "".join(self.pick(TEXT) for _ in range(self.r.randint(0, 2)))
 
     def block(self, depth):
@@ -280,7 +283,9 @@ class Gen:
             self.macros.append(name)
             return self.tag("macro %s(%s)" % (name, params)) + body + self.tag("endmacro") + self.out("%s(%s)" % (name, self.pick(["", "1", "'x', 'y'", "b=3", "1, 2, 3"])))
         if r == 22:
-            return self.tag("raw") + self.pick(["{{ not parsed }}", "{% if %}", " plain \n"]) + self.tag("endraw")
+            # {% raw %} takes "-%}" or "%}" (not "+%}") as its end
+            raw_open = "{%" + self.pick(["", "-", "+"]) + self.pick([" ", ""]) + "raw" + self.pick([" ", ""]) + self.pick(["%}", "-%}"])
+            return raw_open + self.pick(["{{ not parsed }}", "{% if %}", " plain \n", "\n  x{#"]) + self.tag("endraw")
         if r == 23:
             return self.tag("filter %s" % self.pick(["upper", "trim", "replace('a', 'b')", "indent(2)"])) + self.block(depth + 1) + self.tag("endfilter")
         if r == 24:
