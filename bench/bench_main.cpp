@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
 
   qs::bench::register_kernel_benchmarks();
   qs::bench::register_library_benchmarks();
+  qs::bench::register_qmatmul_benchmarks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -122,5 +122,6 @@ inline const char* dtype_label(DType t) { return t == DType::BF16 ? "bf16" : t =
 
 void register_kernel_benchmarks();
 void register_library_benchmarks();
+void register_qmatmul_benchmarks();  // qmatmul_bench.cpp
 
 }  // namespace qs::bench

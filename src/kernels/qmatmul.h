@@ -34,6 +34,7 @@
 #include <cstdint>
 
 #include "core/thread_pool.h"
+#include "kernels/matmul.h"  // MatmulPath
 
 namespace qs::kernels {
 
@@ -96,6 +97,13 @@ struct GgufArgs {
 };
 void matmul_gguf(const GgufArgs& a, ThreadPool& pool);
 void matmul_gguf_reference(const GgufArgs& a);
+
+// The entry points above pick GEMV (few rows of x, decode) or GEMM (prefill) by M; forcing one
+// (tests, benchmarks) gives the same contract with sums in another order.
+void matmul_weight_only(const WeightOnlyArgs& a, ThreadPool& pool, MatmulPath path);
+void matmul_int8(const Int8Args& a, ThreadPool& pool, MatmulPath path);
+void matmul_fp8(const Fp8Args& a, ThreadPool& pool, MatmulPath path);
+void matmul_gguf(const GgufArgs& a, ThreadPool& pool, MatmulPath path);
 
 // Bytes per row of packed codes of `bits` (8, 4 or 3: the `lo` plane) and of the 3-bit `hi` plane.
 inline int64_t code_row_bytes(int bits, int64_t K) { return bits == 8 ? K : bits == 4 ? (K + 1) / 2 : (K + 3) / 4; }
