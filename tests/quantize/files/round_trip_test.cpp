@@ -227,15 +227,16 @@ TEST(Checkpoint, DefaultFormatAndRefusals) {
   EXPECT_THROW(save_quantized_model(*dense, src, out.path, CheckpointFormat::Qstudy), Error);
   try {
     save_quantized_model(*w4, src, out.path, CheckpointFormat::Gguf);
-    ADD_FAILURE() << "gguf without hooks did not fail";
+    ADD_FAILURE() << "gguf without a tokenizer did not fail";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("src/quantize/files/gguf_"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no tokenizer"), std::string::npos) << e.what();
   }
+  EXPECT_NE(checkpoint_format_problem(*w4, CheckpointFormat::Gguf).find("GGUF cannot hold"), std::string::npos);
   try {
     load_model_any(out.path + "/model.gguf");
-    ADD_FAILURE() << "a .gguf path without hooks did not fail";
+    ADD_FAILURE() << "a missing .gguf path did not fail";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("GGUF support is in src/quantize/files/gguf_"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.gguf"), std::string::npos) << e.what();
   }
   EXPECT_EQ(parse_checkpoint_format("bitsandbytes"), CheckpointFormat::Bitsandbytes);
   EXPECT_THROW(parse_checkpoint_format("awq"), Error);
