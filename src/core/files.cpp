@@ -87,6 +87,8 @@ nlohmann::json read_json_file(const std::string& path) {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, ": invalid JSON at byte ", e.byte, ": ", std::string(e.what()).substr(std::string(e.what()).find(':') + 2));
+  } catch (const nlohmann::json::out_of_range&) {  // a number beyond double/int64 range
+    fail(path, ": invalid JSON: a number is out of range");
   }
 }
 

@@ -86,6 +86,8 @@ void read_json(std::string_view bytes, const std::string& name, const std::strin
     doc = json::parse(bytes);
   } catch (const json::parse_error& e) {
     fail(name, ":", line_of(bytes, e.byte > 0 ? e.byte - 1 : 0), ": malformed JSON (", one_line(e.what()), ")");
+  } catch (const json::out_of_range&) {  // a number beyond double/int64 range
+    fail(name, ": invalid JSON: a number is out of range");
   }
   if (!key.empty()) {
     if (!doc.is_object() || !doc.contains(key)) fail(name, ": expected an object with key '", key, "'");

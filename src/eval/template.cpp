@@ -1,5 +1,6 @@
 #include "eval/template.h"
 
+#include <stdexcept>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -234,7 +235,11 @@ class Parser {
       }
       tok_.type = Token::Number;
       tok_.text = std::string(src_.substr(i, j - i));
-      tok_.value = is_float ? json(std::stod(tok_.text)) : json(std::stoll(tok_.text));
+      try {
+        tok_.value = is_float ? json(std::stod(tok_.text)) : json(std::stoll(tok_.text));
+      } catch (const std::out_of_range&) {
+        error("number out of range: ", tok_.text.substr(0, 40));
+      }
       i = j;
       return;
     }

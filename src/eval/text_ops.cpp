@@ -285,7 +285,11 @@ std::string PyRegex::sub(std::string_view text, std::string_view repl) const {
       } else if (e == 'g' && i + 1 < repl.size() && repl[i + 1] == '<') {
         size_t close = repl.find('>', i + 2);
         require(close != std::string_view::npos, "regex replacement ", quote(repl), ": unterminated \\g<");
-        group = std::stoi(std::string(repl.substr(i + 2, close - i - 2)));
+        const std::string_view digits = repl.substr(i + 2, close - i - 2);
+        require(!digits.empty() && digits.size() <= 3 &&
+                    std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }),
+                "regex replacement ", quote(repl), ": \\g<...> takes a group number");
+        group = std::stoi(std::string(digits));
         i = close;
       } else if (e == 'n') {
         out += '\n';

@@ -51,7 +51,7 @@ GenerationStore::GenerationStore(std::string path) : path_(std::move(path)) {
     if (parsed) {
       try {
         j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error&) {
+      } catch (const nlohmann::json::exception&) {
         parsed = false;
       }
     }

@@ -47,6 +47,8 @@ PromptSet load_prompts(const std::string& spec, const std::string& field, int64_
           j = nlohmann::json::parse(line);
         } catch (const nlohmann::json::parse_error& e) {
           fail(spec, ":", line_no, ": invalid JSON at byte ", e.byte);
+        } catch (const nlohmann::json::out_of_range&) {  // a number beyond double/int64 range
+          fail(spec, ":", line_no, ": invalid JSON: a number is out of range");
         }
         if (!j.is_object() || !j.contains(field) || !j[field].is_string())
           fail(spec, ":", line_no, ": no string field ", quote(field), " (choose one with --field)");

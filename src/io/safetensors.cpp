@@ -46,6 +46,8 @@ SafetensorsFile parse_safetensors(const uint8_t* bytes, size_t size, const std::
     header = nlohmann::json::parse(hdr, hdr + header_len);
   } catch (const nlohmann::json::parse_error& e) {
     fail(name, ": header is not valid JSON (error at byte ", e.byte, ")");
+  } catch (const nlohmann::json::out_of_range&) {  // a number beyond double/int64 range
+    fail(name, ": invalid JSON: a number is out of range");
   }
   if (!header.is_object()) fail(name, ": header must be a JSON object");
 

@@ -69,6 +69,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     j = json::parse(json_text);
   } catch (const json::parse_error& e) {
     fail(path, ": invalid JSON at byte ", e.byte);
+  } catch (const json::out_of_range&) {  // a number beyond double/int64 range
+    fail(path, ": invalid JSON: a number is out of range");
   }
   if (!j.is_object()) fail(path, ": expected a JSON object");
   Keys k(j, path);

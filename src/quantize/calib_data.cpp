@@ -25,6 +25,8 @@ std::vector<std::string> read_documents(const std::string& file, const std::stri
         j = nlohmann::json::parse(line);
       } catch (const nlohmann::json::parse_error& e) {
         fail(file, ":", line_no, ": invalid JSON at byte ", e.byte);
+      } catch (const nlohmann::json::out_of_range&) {  // a number beyond double/int64 range
+        fail(file, ":", line_no, ": invalid JSON: a number is out of range");
       }
       if (!j.is_object() || !j.contains(field) || !j[field].is_string())
         fail(file, ":", line_no, ": no string field ", quote(field), " (choose one with --calib-field)");

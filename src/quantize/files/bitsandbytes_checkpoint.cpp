@@ -137,6 +137,8 @@ class Reader {
       j = json::parse(text);
     } catch (const json::parse_error& e) {
       fail(t.where(state), ": quant state is not valid JSON (error at byte ", e.byte, ")");
+    } catch (const json::out_of_range&) {  // a number beyond double/int64 range
+      fail(t.where(state), ": invalid JSON: a number is out of range");
     }
     if (!j.is_object()) fail(t.where(state), ": quant state must be a JSON object");
     static const char* kKeys[] = {"quant_type", "blocksize", "dtype", "shape", "nested_blocksize", "nested_dtype",
