@@ -135,6 +135,7 @@ GgufVocab read_vocab(const GgufFile& f) {
     v.merges.reserve(list.size());
     for (size_t i = 0; i < list.size(); ++i) {
       // "left right"; the left part may itself start with a space (llama.cpp looks from byte 1).
+      if (!tok::is_valid_utf8(list[i])) f.bad_key("tokenizer.ggml.merges", cat("merge ", i, " is not valid UTF-8"));
       const size_t cut = list[i].find(' ', 1);
       if (cut == std::string::npos)
         f.bad_key("tokenizer.ggml.merges", cat("merge ", i, " ", quote(list[i]), " is not \"left right\""));
@@ -148,6 +149,8 @@ GgufVocab read_vocab(const GgufFile& f) {
   if (v.add_bos && !v.bos) fail(f.path, ": tokenizer.ggml.add_bos_token is true but there is no tokenizer.ggml.bos_token_id");
   if (v.add_eos && !v.eos) fail(f.path, ": tokenizer.ggml.add_eos_token is true but there is no tokenizer.ggml.eos_token_id");
   v.chat_template = f.opt_string("tokenizer.chat_template").value_or("");
+  if (!tok::is_valid_utf8(v.chat_template)) f.bad_key("tokenizer.chat_template", "not valid UTF-8");
+  if (!tok::is_valid_utf8(v.pre)) f.bad_key("tokenizer.ggml.pre", "not valid UTF-8");
   return v;
 }
 
@@ -402,6 +405,7 @@ std::optional<std::string> pre_name_of(const json& hf) {
   const std::string regex = pattern["Regex"].get<std::string>();
   if (regex == kLlama3Split) return "llama-bpe";
   if (regex == kQwen2Split) return "qwen2";
+  if (regex == kGpt2Split) return "gpt-2";  // GPT-2's regex written out as a Split
   return std::nullopt;
 }
 
