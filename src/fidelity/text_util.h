@@ -16,7 +16,6 @@ struct CodePoint {
 };
 CodePoint decode_utf8(std::string_view s, size_t i);
 std::u32string to_code_points(std::string_view s);
-void append_utf8(std::string& out, char32_t cp);
 
 // Python's str.isspace(): \t\n\v\f\r, \x1c-\x1f, space, U+0085, U+00A0, U+1680, U+2000-U+200A,
 // U+2028, U+2029, U+202F, U+205F, U+3000.
