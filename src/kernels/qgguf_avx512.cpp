@@ -168,17 +168,8 @@ template <bool Q4>
 void gemv(const GgufCtx& c, ThreadPool& pool) {
   static constexpr auto kFull = gemv_table<Q4, 0>(std::make_index_sequence<detail::kGemvGroupRows>());
   static constexpr auto kSingle = gemv_table<Q4, 1>(std::make_index_sequence<detail::kGemvGroupRows>());
-  const GgufArgs& a = *c.a;
-  const int64_t chunk = std::max<int64_t>(64, detail::chunk_for(a.N, pool.size(), 16, 8));
-  detail::parallel_chunks(pool, a.N, chunk, [&](int64_t n0, int64_t n1) {
-    for (int64_t m = 0; m < a.M; m += detail::kGemvGroupRows) {  // as in gemv_bf16
-      const int mr = static_cast<int>(std::min<int64_t>(detail::kGemvGroupRows, a.M - m));
-      const int R = gemv_rows_per_pass(mr);
-      int64_t n = n0;
-      for (; n + R <= n1; n += R) kFull[mr - 1](c, n, m);
-      for (; n < n1; ++n) kSingle[mr - 1](c, n, m);
-    }
-  });
+  gemv_passes(c.a->M, c.a->N, pool,
+              [&](bool full, int mr, int64_t n, int64_t m) { (full ? kFull : kSingle)[mr - 1](c, n, m); });
 }
 
 // ---- GEMM --------------------------------------------------------------------------------------

@@ -114,17 +114,10 @@ void gemv(const Int8Ctx& c, const std::vector<int32_t>& outliers, ThreadPool& po
   static constexpr auto kFull = gemv_table<kSums, 0>(std::make_index_sequence<detail::kGemvGroupRows>());
   static constexpr auto kSingle = gemv_table<kSums, 1>(std::make_index_sequence<detail::kGemvGroupRows>());
   const Int8Args& a = *c.a;
-  const int64_t chunk = std::max<int64_t>(64, detail::chunk_for(a.N, pool.size(), 16, 8));
-  detail::parallel_chunks(pool, a.N, chunk, [&](int64_t n0, int64_t n1) {
-    for (int64_t m = 0; m < a.M; m += detail::kGemvGroupRows) {  // as in gemv_bf16
-      const int mr = static_cast<int>(std::min<int64_t>(detail::kGemvGroupRows, a.M - m));
-      const int R = gemv_rows_per_pass(mr);
-      int64_t n = n0;
-      for (; n + R <= n1; n += R) kFull[mr - 1](c, c.xq + m * c.ldq, n, m);
-      for (; n < n1; ++n) kSingle[mr - 1](c, c.xq + m * c.ldq, n, m);
-    }
-    llm_int8_finish(a, outliers, 0, a.M, n0, n1);
-  });
+  gemv_passes(
+      a.M, a.N, pool,
+      [&](bool full, int mr, int64_t n, int64_t m) { (full ? kFull : kSingle)[mr - 1](c, c.xq + m * c.ldq, n, m); },
+      [&](int64_t n0, int64_t n1) { llm_int8_finish(a, outliers, 0, a.M, n0, n1); });
 }
 
 // ---- GEMM --------------------------------------------------------------------------------------

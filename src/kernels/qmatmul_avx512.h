@@ -116,24 +116,38 @@ constexpr std::array<GemvBf16Fn<Dec>, detail::kGemvGroupRows> gemv_bf16_single(s
   return {&gemv_bf16_pass<Dec, static_cast<int>(I) + 1, 1>...};
 }
 
-// All of y = x W^T: threads take chunks of W rows; every pass reads its rows of W once for up
-// to kGemvGroupRows rows of x.
+// The GEMV schedule every low-bit kind shares: threads take chunks of W rows; each group of up to
+// kGemvGroupRows rows of x has its own W rows per pass (more x rows, fewer W rows), so for
+// decode (M <= kGemvGroupRows) there is one group and W is read once. pass(full, mr, n, m) runs
+// one pass over x rows [m, m + mr) and W rows [n, n + (full ? gemv_rows_per_pass(mr) : 1));
+// finish(n0, n1) runs once per chunk after its passes.
+template <class Pass, class Finish>
+void gemv_passes(int64_t M, int64_t N, ThreadPool& pool, const Pass& pass, const Finish& finish) {
+  const int64_t chunk = std::max<int64_t>(64, detail::chunk_for(N, pool.size(), 16, 8));
+  detail::parallel_chunks(pool, N, chunk, [&](int64_t n0, int64_t n1) {
+    for (int64_t m = 0; m < M; m += detail::kGemvGroupRows) {
+      const int mr = static_cast<int>(std::min<int64_t>(detail::kGemvGroupRows, M - m));
+      const int R = gemv_rows_per_pass(mr);
+      int64_t n = n0;
+      for (; n + R <= n1; n += R) pass(true, mr, n, m);
+      for (; n < n1; ++n) pass(false, mr, n, m);
+    }
+    finish(n0, n1);
+  });
+}
+template <class Pass>
+void gemv_passes(int64_t M, int64_t N, ThreadPool& pool, const Pass& pass) {
+  gemv_passes(M, N, pool, pass, [](int64_t, int64_t) {});
+}
+
+// All of y = x W^T.
 template <class Dec>
 void gemv_bf16(const Dec& dec, const uint16_t* x, int64_t ldx, int64_t M, int64_t N, const Epilogue& out,
                ThreadPool& pool) {
   static constexpr auto kFull = gemv_bf16_full<Dec>(std::make_index_sequence<detail::kGemvGroupRows>());
   static constexpr auto kSingle = gemv_bf16_single<Dec>(std::make_index_sequence<detail::kGemvGroupRows>());
-  const int64_t chunk = std::max<int64_t>(64, detail::chunk_for(N, pool.size(), 16, 8));
-  detail::parallel_chunks(pool, N, chunk, [&](int64_t n0, int64_t n1) {
-    // Each group of x rows has its own W rows per pass (more x rows, fewer W rows); for
-    // decode (M <= kGemvGroupRows) there is one group and W is read once.
-    for (int64_t m = 0; m < M; m += detail::kGemvGroupRows) {
-      const int mr = static_cast<int>(std::min<int64_t>(detail::kGemvGroupRows, M - m));
-      const int R = gemv_rows_per_pass(mr);
-      int64_t n = n0;
-      for (; n + R <= n1; n += R) kFull[mr - 1](dec, x + m * ldx, ldx, n, m, out);
-      for (; n < n1; ++n) kSingle[mr - 1](dec, x + m * ldx, ldx, n, m, out);
-    }
+  gemv_passes(M, N, pool, [&](bool full, int mr, int64_t n, int64_t m) {
+    (full ? kFull : kSingle)[mr - 1](dec, x + m * ldx, ldx, n, m, out);
   });
 }
 
