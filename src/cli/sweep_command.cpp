@@ -100,9 +100,13 @@ struct Curve {
   std::vector<Point> points;
 };
 
-Point measure(const std::vector<fidelity::GenRecord>& recs, const std::vector<fidelity::EncodedPrompt>& prompts,
+// `clock` started before `recs` were generated: seconds and memory are read when measuring ends.
+Point measure(const std::vector<fidelity::GenRecord>& recs, const fidelity::GenSettings& settings,
+              const Stopwatch& clock, const std::vector<fidelity::EncodedPrompt>& prompts,
               const fidelity::PromptSet& set, const fidelity::BaselineScorer& scorer) {
   Point p;
+  p.setting = settings.key();
+  p.settings = settings;
   std::map<std::string, const fidelity::EncodedPrompt*> by_id;
   for (const auto& e : prompts) by_id[e.id] = &e;
   std::vector<std::string> texts;
@@ -132,6 +136,8 @@ Point measure(const std::vector<fidelity::GenRecord>& recs, const std::vector<fi
   p.length = eval::mean_with_ci(len);
   p.mean_logprob = eval::mean_with_ci(finite(scorer.mean_logprob(contexts, continuations)));
   p.tok_s = recs.empty() ? 0 : tok_s / static_cast<double>(recs.size());
+  p.seconds = clock.seconds();
+  p.rss_bytes = current_rss_bytes();
   return p;
 }
 
@@ -250,12 +256,7 @@ void add_sweep_command(CLI::App& app) {
       g.settings = s;
       Stopwatch t;
       base_records.push_back(fidelity::generate_all(*base.model, *base.tokenizer, "baseline", encoded, g, store));
-      Point p = measure(base_records.back(), encoded, run.prompts, scorer);
-      p.seconds = t.seconds();
-      p.setting = s.key();
-      p.settings = s;
-      p.rss_bytes = current_rss_bytes();
-      base_curve.points.push_back(std::move(p));
+      base_curve.points.push_back(measure(base_records.back(), s, t, encoded, run.prompts, scorer));
       std::vector<std::vector<int32_t>> toks;
       for (const auto& r : base_records.back()) toks.push_back(r.tokens);
       base_embeddings.push_back(scorer.embed(toks));
@@ -269,11 +270,7 @@ void add_sweep_command(CLI::App& app) {
         g.settings = grid[i];
         Stopwatch t;
         const auto recs = fidelity::generate_all(*m.model, *m.tokenizer, v.name, encoded, g, store);
-        Point p = measure(recs, encoded, run.prompts, scorer);
-        p.seconds = t.seconds();
-        p.setting = grid[i].key();
-        p.settings = grid[i];
-        p.rss_bytes = current_rss_bytes();
+        Point p = measure(recs, grid[i], t, encoded, run.prompts, scorer);
         p.vs_baseline = fidelity::compare_generations(base_records[i], recs, base_embeddings[i], scorer);
         c.points.push_back(std::move(p));
       }
