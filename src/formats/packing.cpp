@@ -243,7 +243,7 @@ IntMatrix unpack_gptq(const GptqPacked& p, std::string_view name) {
     for (int64_t o = 0; o < n; ++o) {
       uint32_t z = (as_uint32(p.qzeros[g * zcols + o / per_word]) >> (p.bits * (o % per_word))) & mask;
       if (p.format == GptqFormat::V1) z += 1;  // may read 2^bits for a wrapped 0, as AutoGPTQ does
-      require(z <= 255, "AutoGPTQ layer ", quote(name), ": zero point ", z, " does not fit 8 bits");
+      if (z > 255) fail("AutoGPTQ layer ", quote(name), ": zero point ", z, " does not fit 8 bits");
       q.zeros[o * groups + g] = static_cast<uint8_t>(z);
       q.scales[o * groups + g] = f16_to_f32(p.scales[g * n + o]);
       all_mid &= z == (1u << (p.bits - 1));
@@ -252,8 +252,8 @@ IntMatrix unpack_gptq(const GptqPacked& p, std::string_view name) {
   q.symmetric = all_mid;
   if (!p.g_idx.empty()) {
     for (int64_t kk = 0; kk < k; ++kk) {
-      require(p.g_idx[kk] >= 0 && p.g_idx[kk] < groups, "AutoGPTQ layer ", quote(name), ": g_idx[", kk, "] = ",
-              p.g_idx[kk], " is outside [0, ", groups, ")");
+      if (p.g_idx[kk] < 0 || p.g_idx[kk] >= groups)
+        fail("AutoGPTQ layer ", quote(name), ": g_idx[", kk, "] = ", p.g_idx[kk], " is outside [0, ", groups, ")");
       if (p.g_idx[kk] != kk / p.group_size) q.g_idx = p.g_idx;
     }
   }

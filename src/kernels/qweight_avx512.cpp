@@ -8,7 +8,8 @@
 // codes with a shift or two and no masking: the table repeats, so index bits above the code
 // either select the group or do not matter. 8-bit codes are widened and scaled in f32 per
 // weight. The weights then meet x, rounded to bf16 once per call and stored in the decode order
-// of the codes (even/odd elements of 64 for 4-bit, elements 4j+i of 128 for 3-bit), in
+// of the codes (elements 4j+i of 128 for 3-bit and for 4-bit with groups of 64 or more,
+// even/odd elements of 64 for 4-bit groups of 32 and 16), in
 // VDPBF16PS: exact products, f32 sums.
 // VCVTNE2PS2BF16 rounds to nearest even like the contract but flushes f32 denormals to zero,
 // and VDPBF16PS treats bf16 denormals as zero; a weight whose magnitude is below 2^-126 is
@@ -41,6 +42,11 @@ alignas(64) constexpr uint16_t kGroup3x2[32] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 alignas(64) constexpr uint16_t kGroup3x4[32] = {0,  0,  0,  0,  0,  0,  0,  0,  8,  8,  8,  8,  8,  8,  8,  8,
                                                 16, 16, 16, 16, 16, 16, 16, 16, 24, 24, 24, 24, 24, 24, 24, 24};
 
+// Low n bytes of a 64-byte load.
+QS_INLINE_AVX512 __mmask64 bytes64(int64_t n) {
+  return n >= 64 ? ~__mmask64{0} : n <= 0 ? __mmask64{0} : (__mmask64{1} << n) - 1;
+}
+
 // What every decoder shares: shape, groups and the per-group scales and zero points.
 struct WoShape {
   int64_t K = 0, groups = 0, group = 0;
@@ -57,7 +63,10 @@ struct WoShape {
     bpg = gpb > 1 ? 1 : a.group == a.K ? blocks : a.group / block_k;
     sym_zero = 1 << (a.bits - 1);
   }
-  int64_t gpb1_end(int64_t b) const { return std::min(blocks, (b / bpg + 1) * bpg); }
+  // Group of block b and the first block after it (one group per block or more). The common
+  // one-block groups skip the division: it costs as much as decoding a block of 128 weights.
+  int64_t group_of(int64_t b) const { return bpg == 1 ? b : b / bpg; }
+  int64_t gpb1_end(int64_t b) const { return bpg == 1 ? b + 1 : std::min(blocks, (b / bpg + 1) * bpg); }
   int64_t clamp_group(int64_t g) const { return std::min(g, groups - 1); }
   float scale(int64_t n, int64_t g) const { return scales[n * groups + g]; }
   float zero(int64_t n, int64_t g) const { return static_cast<float>(zeros ? zeros[n * groups + g] : sym_zero); }
@@ -73,6 +82,7 @@ QS_INLINE_AVX512_BF16 __m512 scaled_values16(const WoShape& s, const float* valu
 template <int GPB>
 struct Dec4 {
   static constexpr int kVecs = 2;
+  static constexpr int kXStride = 2;
   static constexpr int64_t kBlockK = 64;
   struct Tables {
     __m512i t0, t1;
@@ -91,7 +101,7 @@ struct Dec4 {
 
   QS_INLINE_AVX512_BF16 void load_tables(Tables& t, int64_t n, int64_t b) const {
     if constexpr (GPB == 1) {
-      const __m512 v = scaled_values16(s, values, n, b / s.bpg);
+      const __m512 v = scaled_values16(s, values, n, s.group_of(b));
       t.t0 = (__m512i)_mm512_cvtne2ps_pbh(v, v);
     } else {
       const int64_t g = b * GPB;
@@ -128,11 +138,70 @@ struct Dec4 {
   }
 };
 
+// 4-bit codes, blocks of 128 weights (64 bytes) read as 32 words: word j holds the codes of
+// elements 4j..4j+3 in its four nibbles, so vector i (elements 4j + i) is the word shifted right
+// by 4i, looked up by VPERMW as it is. Per 64 weights that is 1.5 shifts and 2 permutes, where
+// Dec4 needs a widening shuffle, a shift and 2 permutes: the shuffle port is what bounds a
+// 4-bit GEMV on this core. Groups of 64 (GPB 2) select their half of the table with bit 4.
+// Used for one group per row and groups of 64 or a multiple of 128.
+template <int GPB>
+struct Dec4Wide {
+  static_assert(GPB == 1 || GPB == 2);
+  static constexpr int kVecs = 4;
+  static constexpr int kXStride = 4;
+  static constexpr int64_t kBlockK = 128;
+  struct Tables {
+    __m512i t0;
+  };
+  WoShape s;
+  const uint8_t* codes;
+  int64_t row_bytes;
+  int64_t blocks, full;
+  alignas(64) float values[16];
+
+  Dec4Wide(const WeightOnlyArgs& a) : s(a, kBlockK, GPB), codes(a.codes), row_bytes(code_row_bytes(4, a.K)) {
+    blocks = s.blocks, full = s.full;
+    for (int c = 0; c < 16; ++c) values[c] = a.lut ? a.lut[c] : static_cast<float>(c - 8);
+  }
+  int64_t group_end(int64_t b) const { return GPB == 1 ? s.gpb1_end(b) : b + 1; }
+
+  QS_INLINE_AVX512_BF16 void load_tables(Tables& t, int64_t n, int64_t b) const {
+    if constexpr (GPB == 1) {
+      const __m512 v = scaled_values16(s, values, n, s.group_of(b));
+      t.t0 = (__m512i)_mm512_cvtne2ps_pbh(v, v);
+    } else {
+      const int64_t g = 2 * b;
+      t.t0 = (__m512i)_mm512_cvtne2ps_pbh(scaled_values16(s, values, n, s.clamp_group(g + 1)),
+                                          scaled_values16(s, values, n, g));
+    }
+  }
+
+  template <bool Tail>
+  QS_INLINE_AVX512_BF16 void decode(const Tables& t, int64_t n, int64_t b, __m512i (&out)[kVecs]) const {
+    const uint8_t* p = codes + n * row_bytes + b * 64;
+    const __m512i w = Tail ? _mm512_maskz_loadu_epi8(bytes64(row_bytes - b * 64), p) : _mm512_loadu_si512(p);
+    const __m512i v[4] = {w, _mm512_srli_epi16(w, 4), _mm512_srli_epi16(w, 8), _mm512_srli_epi16(w, 12)};
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      if constexpr (GPB == 2) {  // (v & 15) | group bit
+        const __m512i idx = _mm512_ternarylogic_epi32(v[i], _mm512_set1_epi16(15), _mm512_load_si512(kGroup4x2), 0xEA);
+        out[i] = _mm512_permutexvar_epi16(idx, t.t0);
+      } else {  // bits 4.. of the index: ignored (bit 4 picks a copy of the repeated table)
+        out[i] = _mm512_permutexvar_epi16(v[i], t.t0);
+      }
+    }
+  }
+  QS_INLINE_AVX512_BF16 void prefetch(int64_t n, int64_t b) const {
+    _mm_prefetch(reinterpret_cast<const char*>(codes + n * row_bytes + b * 64), _MM_HINT_T1);
+  }
+};
+
 // 3-bit codes, blocks of 128 weights (32 bytes of the 2-bit plane, 16 of the 1-bit plane):
 // vector i holds elements 4j + i.
 template <int GPB>
 struct Dec3 {
   static constexpr int kVecs = 4;
+  static constexpr int kXStride = 4;
   static constexpr int64_t kBlockK = 128;
   struct Tables {
     __m512i t0;
@@ -157,7 +226,7 @@ struct Dec3 {
   }
   QS_INLINE_AVX512_BF16 void load_tables(Tables& t, int64_t n, int64_t b) const {
     if constexpr (GPB == 1) {
-      const int64_t g = b / s.bpg;
+      const int64_t g = s.group_of(b);
       const __m512 v = scaled_values(n, g, g);
       t.t0 = (__m512i)_mm512_cvtne2ps_pbh(v, v);
     } else if constexpr (GPB == 2) {
@@ -203,6 +272,7 @@ struct Dec3 {
 template <int GPB>
 struct Dec8 {
   static constexpr int kVecs = 1;
+  static constexpr int kXStride = 1;
   static constexpr int64_t kBlockK = 32;
   struct Tables {
     __m512 s0, z0, s1, z1;
@@ -215,7 +285,7 @@ struct Dec8 {
   int64_t group_end(int64_t b) const { return GPB == 1 ? s.gpb1_end(b) : b + 1; }
 
   QS_INLINE_AVX512_BF16 void load_tables(Tables& t, int64_t n, int64_t b) const {
-    const int64_t g0 = GPB == 1 ? b / s.bpg : 2 * b;
+    const int64_t g0 = GPB == 1 ? s.group_of(b) : 2 * b;
     t.s0 = _mm512_set1_ps(s.scale(n, g0));
     t.z0 = _mm512_set1_ps(s.zero(n, g0));
     if constexpr (GPB == 2) {
@@ -259,13 +329,14 @@ alignas(64) constexpr uint16_t kEvenWords[32] = {0,  2,  4,  6,  8,  10, 12, 14,
 alignas(64) constexpr uint16_t kOddWords[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
                                                 33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
 
-// Row of x rounded to bf16 (RNE, as qs::f32_to_bf16), zero padded to ldx, in the element order
-// of the decoder for `bits`.
-QS_TARGET_AVX512 void prepare_x_row(const float* x, int64_t K, int bits, uint16_t* out, int64_t ldx) {
+// Row of x rounded to bf16 (RNE, as qs::f32_to_bf16), zero padded to ldx, in a decoder's element
+// order: `stride` 1 natural, 2 even/odd elements of 64 (Dec4), 4 elements 4j + i of 128 (Dec3,
+// Dec4Wide).
+QS_TARGET_AVX512 void prepare_x_row(const float* x, int64_t K, int stride, uint16_t* out, int64_t ldx) {
   const __m512i even = _mm512_load_si512(kEvenWords), odd = _mm512_load_si512(kOddWords);
-  if (bits == 8) {
+  if (stride == 1) {
     for (int64_t k = 0; k < ldx; k += 32) _mm512_store_si512(out + k, bf16x32(x + k, K - k));
-  } else if (bits == 4) {
+  } else if (stride == 2) {
     for (int64_t k = 0; k < ldx; k += 64) {
       const __m512i v0 = bf16x32(x + k, K - k), v1 = bf16x32(x + k + 32, K - k - 32);
       _mm512_store_si512(out + k, _mm512_permutex2var_epi16(v0, even, v1));
@@ -293,7 +364,7 @@ void run(const WeightOnlyArgs& a, ThreadPool& pool, bool gemm) {
   const int64_t ldx = dec.blocks * Dec::kBlockK;
   uint16_t* xb = detail::scratch<uint16_t>(2, static_cast<size_t>(a.M * ldx));
   detail::parallel_chunks(pool, a.M, gemm ? 16 : a.M, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) prepare_x_row(a.x + m * a.K, a.K, a.bits, xb + m * ldx, ldx);
+    for (int64_t m = m0; m < m1; ++m) prepare_x_row(a.x + m * a.K, a.K, Dec::kXStride, xb + m * ldx, ldx);
   });
   Epilogue e;
   e.y = a.y, e.ldy = a.N, e.bias = a.bias;
@@ -307,16 +378,25 @@ void run(const WeightOnlyArgs& a, ThreadPool& pool, bool gemm) {
 
 }  // namespace
 
-int weight_only_groups_per_block(const WeightOnlyArgs& a) {
-  const int64_t block = a.bits == 8 ? 32 : a.bits == 4 ? 64 : 128;
+namespace {
+int groups_per_block(const WeightOnlyArgs& a, int64_t block) {
   if (a.group == a.K || a.group % block == 0) return 1;
   if (2 * a.group == block) return 2;
   if (4 * a.group == block) return 4;
   return 0;
 }
+// 4-bit codes take Dec4Wide's 128-blocks when a group is 64 or more, else Dec4's 64-blocks.
+bool wide_4bit(const WeightOnlyArgs& a) { return a.bits == 4 && groups_per_block(a, 128) > 0 && groups_per_block(a, 128) <= 2; }
+}  // namespace
+
+int weight_only_groups_per_block(const WeightOnlyArgs& a) {
+  if (wide_4bit(a)) return groups_per_block(a, 128);
+  return groups_per_block(a, a.bits == 8 ? 32 : a.bits == 4 ? 64 : 128);
+}
 
 void weight_only_avx512(const WeightOnlyArgs& a, ThreadPool& pool, bool gemm) {
   const int gpb = weight_only_groups_per_block(a);
+  if (wide_4bit(a)) return gpb == 1 ? run<Dec4Wide<1>>(a, pool, gemm) : run<Dec4Wide<2>>(a, pool, gemm);
   switch (a.bits * 10 + gpb) {
     case 41:
       return run<Dec4<1>>(a, pool, gemm);

@@ -50,8 +50,8 @@ class IntLinear final : public QuantLinear {
       std::iota(perm_.begin(), perm_.end(), 0);
       std::stable_sort(perm_.begin(), perm_.end(), [&](int32_t a, int32_t b) { return q_.g_idx[a] < q_.g_idx[b]; });
       for (int64_t k = 0; k < K; ++k)
-        require(q_.g_idx[perm_[k]] == k / q_.group_size, "layer ", quote(name),
-                ": act-order groups are not all of size ", q_.group_size);
+        if (q_.g_idx[perm_[k]] != k / q_.group_size)
+          fail("layer ", quote(name), ": act-order groups are not all of size ", q_.group_size);
       for (int64_t n = 0; n < N; ++n)
         for (int64_t k = 0; k < K; ++k) codes[n * K + k] = q_.codes[n * K + perm_[k]];
     }

@@ -172,6 +172,8 @@ TEST(QMatmul, WeightOnlyMatchesReference) {
       {4, 202, 0, false, false, false},
       {4, 256, 128, false, false, false},
       {4, 256, 64, true, false, false},
+      {4, 192, 64, true, false, false},   // 128-blocks with groups of 64: a last block of one group
+      {4, 330, 0, false, true, false},    // lookup table, one group, a partial 128-block
       {4, 96, 32, false, true, false},
       {4, 80, 16, false, true, false},
       {4, 192, 16, true, false, false},

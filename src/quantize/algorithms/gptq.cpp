@@ -70,13 +70,14 @@ void validate(std::span<const float> w, int64_t n, int64_t k, std::span<const fl
           opt.damp_retries);
   require(!opt.static_groups || opt.quant.granularity == IntGranularity::PerGroup, "GPTQ on layer ", quote(name),
           ": static_groups needs per-group quantization");
+  // Plain branches, not require(): its message arguments (quote(name)) would be built for
+  // every one of the k * k values.
   for (size_t i = 0; i < w.size(); ++i)
-    require(std::isfinite(w[i]), "GPTQ on layer ", quote(name), ": weight [", i / k, ", ", i % k,
-            "] is not finite");
+    if (!std::isfinite(w[i])) fail("GPTQ on layer ", quote(name), ": weight [", i / k, ", ", i % k, "] is not finite");
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = i; j < k; ++j)
-      require(std::isfinite(h[i * k + j]), "GPTQ on layer ", quote(name), ": Hessian [", i, ", ", j,
-              "] is not finite");
+      if (!std::isfinite(h[i * k + j]))
+        fail("GPTQ on layer ", quote(name), ": Hessian [", i, ", ", j, "] is not finite");
 }
 
 }  // namespace
