@@ -18,11 +18,9 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-// Dominant dtype of the linear layers (what the kernels' arithmetic runs in).
-DType compute_dtype(const Model& m) {
-  const std::string f = const_cast<Model&>(m).weights().layers.at(0).q->format();
-  return f == "bf16" ? DType::BF16 : DType::F32;
-}
+// Arithmetic of the linear layers that do most of the prefill's work (the MLP's down projection
+// of the first layer stands for all; mixed schemes are rare and their peak is a choice anyway).
+DType compute_dtype(const Model& m) { return const_cast<Model&>(m).weights().layers.at(0).down->arithmetic(); }
 
 }  // namespace
 
@@ -100,7 +98,9 @@ BenchResult run_bench(const Model& model, const BenchOptions& o) {
                                                     2.0 * 2.0 * c.num_hidden_layers * c.q_dim() * P * (P + 1) / 2));
   if (o.measure_machine) {
     r.bandwidth_gb_s = kernels::measure_memory_bandwidth_gbs(pool);
-    r.peak_gflops = kernels::measure_peak_gflops(compute_dtype(model), pool);
+    const DType arith = compute_dtype(model);
+    r.peak_arithmetic = arith == DType::I8 ? "int8" : arith == DType::BF16 ? "bf16" : "f32";
+    r.peak_gflops = kernels::measure_peak_gflops(arith, pool);
     r.decode_roofline_tok_s = r.bandwidth_gb_s * 1e9 / step_bytes * o.batch;
     r.decode_roofline_pct = 100.0 * r.decode_tok_s / r.decode_roofline_tok_s;
     r.prefill_roofline_tok_s = r.peak_gflops * 1e9 / (r.prefill_flops / (P * o.batch));

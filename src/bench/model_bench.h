@@ -30,7 +30,8 @@ struct BenchResult {
   int64_t decode_bytes_per_token = 0;                   // weights + mean KV cache read per decode step
   int64_t prefill_flops = 0;                            // FLOPs of one prefill
   int64_t peak_rss_bytes = 0;
-  double bandwidth_gb_s = 0, peak_gflops = 0;
+  double bandwidth_gb_s = 0, peak_gflops = 0;  // peak: G(FL)OP/s of the linear layers' arithmetic
+  std::string peak_arithmetic;                  // "bf16", "int8" or "f32"
   double decode_roofline_tok_s = 0, decode_roofline_pct = 0;
   double prefill_roofline_tok_s = 0, prefill_roofline_pct = 0;
 };

@@ -59,6 +59,7 @@ void add_bench_command(CLI::App& app) {
                           {"peak_rss_bytes", r.peak_rss_bytes},
                           {"bandwidth_gb_s", r.bandwidth_gb_s},
                           {"peak_gflops", r.peak_gflops},
+                          {"peak_arithmetic", r.peak_arithmetic},
                           {"decode_roofline_tok_s", r.decode_roofline_tok_s},
                           {"decode_roofline_pct", r.decode_roofline_pct},
                           {"prefill_flops", r.prefill_flops},
@@ -72,7 +73,9 @@ void add_bench_command(CLI::App& app) {
     std::printf("machine    %s, %d threads\n", cpu_summary().c_str(), r.threads);
     std::printf("prefill    %8.1f tok/s  (%lld tokens x %d)", r.prefill_tok_s, static_cast<long long>(r.prompt_tokens),
                 r.batch);
-    if (r.peak_gflops > 0) std::printf("  %5.1f%% of %.0f GFLOP/s peak", r.prefill_roofline_pct, r.peak_gflops);
+    if (r.peak_gflops > 0)
+      std::printf("  %5.1f%% of %.0f G%sOP/s %s peak", r.prefill_roofline_pct, r.peak_gflops,
+                  r.peak_arithmetic == "int8" ? "" : "FL", r.peak_arithmetic.c_str());
     std::printf("\ndecode     %8.1f tok/s  (%lld tokens x %d)", r.decode_tok_s, static_cast<long long>(r.gen_tokens),
                 r.batch);
     if (r.bandwidth_gb_s > 0)

@@ -33,6 +33,11 @@ void add_quantize_options(CLI::App* cmd, QuantizeArgs& a, const std::string& sch
   cmd->add_flag("--act-order", a.act_order, "GPTQ: quantize columns in order of decreasing Hessian diagonal")
       ->group(group);
   cmd->add_option("--alpha", a.alpha, "SmoothQuant migration strength")->group(group);
+  cmd->add_option("--awq-grid", a.awq_grid, "AWQ: scale exponents tried per block (AutoAWQ n_grid)")->group(group);
+  cmd->add_option("--awq-search-samples", a.awq_search_samples,
+                  "AWQ: calibration sequences (of up to 512 tokens) the scale and clip searches evaluate; their cost "
+                  "grows with it")
+      ->group(group);
 }
 
 quant::QuantizeOptions quantize_options(const QuantizeArgs& a) {
@@ -48,6 +53,10 @@ quant::QuantizeOptions quantize_options(const QuantizeArgs& a) {
   o.gptq_damp = a.damp;
   o.gptq_act_order = a.act_order;
   o.smoothquant_alpha = a.alpha;
+  require(a.awq_grid >= 1 && a.awq_grid <= 1000, "--awq-grid: ", a.awq_grid, " is invalid (expected 1..1000)");
+  require(a.awq_search_samples >= 1, "--awq-search-samples: ", a.awq_search_samples, " is invalid (expected >= 1)");
+  o.awq_grid = a.awq_grid;
+  o.awq_search_sequences = static_cast<size_t>(a.awq_search_samples);
   quant::check_algorithm(o.scheme, o.algorithm);
   return o;
 }

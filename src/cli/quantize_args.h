@@ -25,6 +25,8 @@ struct QuantizeArgs {
   bool include_head = false, fallback = false, act_order = false;
   std::vector<std::string> overrides;
   double damp = 0.01, alpha = 0.5;
+  int awq_grid = 20;
+  int64_t awq_search_samples = 16;
 };
 
 // `scheme_flag` is "--scheme" for qstudy quantize and "--quantize" elsewhere.

@@ -121,6 +121,22 @@ QS_TARGET_AVX512_BF16 double dot_loop_avx512_bf16() {
   return static_cast<double>(kIters) * 12 * 32 * 2;
 }
 
+// u8 x s8 -> s32 (VPDPBUSD): 64 multiply-adds per instruction, the int8 kernels' operation.
+QS_TARGET_AVX512_VNNI double dot_loop_avx512_vnni() {
+  __m512i acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_epi32(i);
+  const char one = static_cast<char>(g_one + 0.5f);  // 1, unknown to the compiler
+  const __m512i a = _mm512_set1_epi8(one), b = _mm512_set1_epi8(one);
+  for (int64_t it = 0; it < kIters; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+  }
+  __m512i s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_epi32(s, acc[i]);
+  keep(s);
+  return static_cast<double>(kIters) * 12 * 64 * 2;
+}
+
 QS_TARGET_AVX2 double fma_loop_avx2() {
   __m256 acc[12];
   const float one = g_one, small = g_small;
@@ -157,7 +173,9 @@ double flop_loop(DType dtype) {
   switch (simd_level()) {
 #if QS_HAVE_X86
     case SimdLevel::Avx512:
-      return dtype == DType::BF16 && use_avx512_bf16() ? dot_loop_avx512_bf16() : fma_loop_avx512();
+      if (dtype == DType::BF16 && use_avx512_bf16()) return dot_loop_avx512_bf16();
+      if (dtype == DType::I8 && use_avx512_vnni()) return dot_loop_avx512_vnni();
+      return fma_loop_avx512();
     case SimdLevel::Avx2:
       return fma_loop_avx2();
 #endif

@@ -19,7 +19,8 @@ double measure_memory_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t{1} <
 
 // GFLOP/s (1e9 floating point operations per second; one FMA = 2) with every thread of `pool`,
 // for the arithmetic matmul uses with weights of `dtype`: BF16 -> VDPBF16PS where the CPU
-// has it (f32 FMA otherwise), F32 and F16 -> f32 FMA. Each thread's rate is taken over its own
+// has it (f32 FMA otherwise), I8 -> VPDPBUSD where the CPU has AVX512-VNNI (integer operations,
+// f32 FMA otherwise), F32 and F16 -> f32 FMA. Each thread's rate is taken over its own
 // CPU time and the rates are summed: the ceiling of the cores themselves, which other processes
 // sharing them do not lower (wall-clock rates of a loaded machine would).
 double measure_peak_gflops(DType dtype, ThreadPool& pool);

@@ -36,6 +36,7 @@ class DenseLinear final : public Linear {
     }
   }
   std::vector<float> dequantized() const override { return to_f32(w_); }
+  DType arithmetic() const override { return w_.dtype == DType::BF16 ? DType::BF16 : DType::F32; }
 
  private:
   Tensor w_;

@@ -27,6 +27,9 @@ class Linear {
   virtual std::string format() const = 0;
   // The weight as f32 [out, in] (after dequantization for quantized kinds).
   virtual std::vector<float> dequantized() const = 0;
+  // Operand type of the kernel's multiply-adds: BF16 (VDPBF16PS), I8 (VPDPBUSD) or F32. The
+  // prefill roofline of `qstudy bench` uses the peak of the same instruction.
+  virtual DType arithmetic() const = 0;
 
   const std::string& name() const { return name_; }
   int64_t out_features() const { return out_; }

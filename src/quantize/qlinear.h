@@ -37,6 +37,13 @@ class QuantLinear : public Linear {
       : Linear(std::move(name), out, in), scheme_(std::move(scheme)) {}
   const Scheme& scheme() const { return scheme_; }
   std::string format() const override { return scheme_.full_name(); }
+  // Integer activations (W8A8-INT8, LLM.int8(), GGUF's Q8_0 x) multiply in int8; the other
+  // kinds decode weights to bf16 for VDPBF16PS.
+  DType arithmetic() const override {
+    const ActFormat a = scheme_.act;
+    return a == ActFormat::Int8PerToken || a == ActFormat::LlmInt8 || a == ActFormat::Q8_0Blocks ? DType::I8
+                                                                                                 : DType::BF16;
+  }
   // Fake-quant reference: activations quantized and dequantized as the scheme says (per row),
   // weight = dequantized(), plain f32 products and sums.
   void reference_forward(const float* x, int64_t M, float* y) const;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/files.h"
@@ -55,6 +56,29 @@ TEST(QuantizeCli, ReportJson) {
   EXPECT_EQ(j["layers"].size(), 35u);  // 5 layers x 7 linears
   EXPECT_LT(j["bytes_after"].get<double>(), 0.3 * j["bytes_before"].get<double>());
   for (const auto& l : j["layers"]) EXPECT_LT(l["weight_rel_error"].get<double>(), 0.05) << l["name"];
+}
+
+// --awq-grid sets the scale search's grid: with one point only ratio 0 (no scaling) can win, with
+// the default 20 some slot of some layer takes another.
+TEST(QuantizeCli, AwqGridReachesTheSearch) {
+  auto awq_ratios = [](const std::string& flags) {
+    auto r = run_command(qstudy("quantize --model " + stories() + " --scheme w4a16 --group-size 32 --fallback --algo awq --calib " +
+                                text_file() + " --calib-samples 4 --calib-seqlen 128 --awq-search-samples 2 --json -q " +
+                                flags));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::set<std::string> ratios;
+    if (r.exit_code != 0) return ratios;
+    const json report = json::parse(r.out);  // named: a range-for over a temporary's member dangles
+    for (const auto& l : report["layers"]) {
+      const std::string note = l["note"];
+      const size_t at = note.find("awq ratio ");
+      if (at != std::string::npos) ratios.insert(note.substr(at + 10, note.find(';', at) - at - 10));
+    }
+    return ratios;
+  };
+  EXPECT_EQ(awq_ratios("--awq-grid 1"), std::set<std::string>{"0"});
+  const std::set<std::string> full = awq_ratios("");
+  EXPECT_GT(full.size(), 1u);
 }
 
 // A checkpoint written to disk and loaded back scores exactly like the model quantized in memory.
@@ -110,6 +134,8 @@ TEST(QuantizeCli, BadRequestsAreOneLineErrors) {
   check(run_command(qstudy(q + "--scheme int5")), "int5");
   check(run_command(qstudy(q + "--scheme w4a16 --algo magic")), "magic");
   check(run_command(qstudy(q + "--scheme w4a16 --algo gptq")), "--calib");
+  check(run_command(qstudy(q + "--scheme w4a16 --algo awq --awq-search-samples 0")), "--awq-search-samples");
+  check(run_command(qstudy(q + "--scheme w4a16 --algo awq --awq-grid 0")), "--awq-grid");
   check(run_command(qstudy(q + "--scheme q4_0")), "--fallback");
   check(run_command(qstudy(q + "--scheme nf4 --format gguf --out /tmp/x.gguf")), "GGUF cannot hold");
   check(run_command(qstudy(q + "--scheme w4a16 --group-size 32 --fallback --format bitsandbytes --out " +

@@ -34,6 +34,11 @@ TEST(Roofline, PeakFlopsArePlausible) {
   } else {
     EXPECT_GT(bf16, 0.5);
   }
+  const double int8 = measure_peak_gflops(DType::I8, pool);
+  EXPECT_TRUE(std::isfinite(int8));
+  // VPDPBUSD: 64 multiply-adds per instruction against VDPBF16PS's 32.
+  if (use_avx512_vnni()) EXPECT_GT(int8, 1.2 * f32);
+  else EXPECT_GT(int8, 0.5);
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ class ConvertedLinear final : public Linear {
     return cat(w_.dtype == DType::BF16 ? "bf16" : "f32", " (from ", from_, ")");
   }
   std::vector<float> dequantized() const override { return to_f32(w_); }
+  DType arithmetic() const override { return w_.dtype == DType::BF16 ? DType::BF16 : DType::F32; }
 
  private:
   Tensor w_;
