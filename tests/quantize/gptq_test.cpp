@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -176,10 +178,13 @@ TEST(Gptq, MatchesTorchReference) {
     ASSERT_EQ(codes.size(), r.q.codes.size()) << i;
     ASSERT_EQ(scales.size(), r.q.scales.size()) << i;
     size_t same = 0, same_scales = 0, same_zeros = 0;
+    double scale_rel_diff = 0.0;  // largest relative difference of a scale
     for (size_t j = 0; j < codes.size(); ++j) same += codes[j] == r.q.codes[j];
     for (size_t j = 0; j < scales.size(); ++j) {
       same_scales += scales[j] == r.q.scales[j];
       same_zeros += zeros[j] == r.q.zeros[j];
+      scale_rel_diff = std::max(scale_rel_diff, std::fabs(static_cast<double>(scales[j]) - r.q.scales[j]) /
+                                                    std::max(1e-30, std::fabs(static_cast<double>(scales[j]))));
     }
     total_codes += codes.size();
     total_same += same;
@@ -195,14 +200,16 @@ TEST(Gptq, MatchesTorchReference) {
     const double err_ref = test::relative_output_error(xs[i], rows_of[i], c.k, ws[i], q_ref, c.n);
     const double pct = 100.0 * same / codes.size();
     std::printf("  case %2zu: %4lld x %3lld %d-bit %s %-7s g%-3lld act %d static %d mse %d: codes %.4f%% identical, "
-                "scales %zu/%zu, zeros %zu/%zu%s; output error %.6e vs %.6e (rel diff %.1e); loss %.6e vs %.6e\n",
+                "scales %zu/%zu (max rel diff %.1e), zeros %zu/%zu%s; output error %.6e vs %.6e (rel diff %.1e); loss %.6e vs %.6e\n",
                 i, static_cast<long long>(c.n), static_cast<long long>(c.k), c.bits, c.sym ? "sym " : "asym",
                 c.gran == IntGranularity::PerGroup ? "group" : c.gran == IntGranularity::PerChannel ? "channel" : "tensor",
-                static_cast<long long>(c.group), c.act, c.stat, c.mse, pct, same_scales, scales.size(), same_zeros,
+                static_cast<long long>(c.group), c.act, c.stat, c.mse, pct, same_scales, scales.size(), scale_rel_diff, same_zeros,
                 zeros.size(), c.block != 128 ? " (batches of 48)" : c.f16_scales ? " (f16 scales)" : "", err, err_ref, std::fabs(err - err_ref) / err_ref, r.loss, loss_ref);
     if (same == codes.size()) {
-      // Criterion 1: identical codes, scales and zero points.
-      EXPECT_EQ(same_scales, scales.size()) << i;
+      // Criterion 1: identical codes and zero points; scales equal to a few ulps. With act-order
+      // a group's scale comes from columns already updated by the GPTQ error feedback, whose
+      // float sums differ in the last bits between BLAS builds and CPUs (seen on AVX2: 3 of 256).
+      EXPECT_LE(scale_rel_diff, 1e-6) << i;
       EXPECT_EQ(same_zeros, zeros.size()) << i;
       EXPECT_NEAR(r.loss, loss_ref, 1e-5 * loss_ref) << i;
     } else {
