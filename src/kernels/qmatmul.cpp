@@ -115,6 +115,10 @@ void matmul_weight_only(const WeightOnlyArgs& a, ThreadPool& pool, MatmulPath pa
   ThreadPool& p = pool_for(a.M, a.N, a.K, pool);
   const bool gemm = use_gemm(path, a.M, kWeightOnlyGemvMaxRows);
   if (use_avx512_bf16() && qdetail::weight_only_groups_per_block(a) > 0) return qdetail::weight_only_avx512(a, p, gemm);
+#if QS_HAVE_X86
+  if (simd_level() >= SimdLevel::Avx2 && qdetail::weight_only_avx2_supported(a))
+    return qdetail::weight_only_avx2(a, p, gemm);
+#endif
   qdetail::weight_only_portable(a, p, simd_level() >= SimdLevel::Avx2);
 }
 

@@ -30,6 +30,11 @@ constexpr int64_t kInt8MaxK = 66000;
 void int8_avx512(const Int8Args& a, ThreadPool& pool, bool gemm);
 void gguf_avx512(const GgufArgs& a, ThreadPool& pool, bool gemm);
 
+// AVX2 + FMA WeightOnly kernels (qweight_avx2.cpp): groups that span whole 32-weight units or
+// the whole row, and 4-bit groups of 16.
+bool weight_only_avx2_supported(const WeightOnlyArgs& a);
+void weight_only_avx2(const WeightOnlyArgs& a, ThreadPool& pool, bool gemm);
+
 // ---- Pieces of the contracts shared by the implementations ---------------------------------
 
 // LLM.int8(): the columns k where some row of x has |x| > threshold, ascending (empty when the
