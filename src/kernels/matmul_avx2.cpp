@@ -146,6 +146,53 @@ float widen(const MatmulArgs& a, int64_t n, int64_t k) {
   }
 }
 
+QS_INLINE_AVX2 void transpose8x8(__m256* r) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// W rows [n0, n0 + cols) x [k0, k0 + kc) -> wp [kc][16] f32, zero beyond cols. Whole panels go
+// through 8 x 8 register transposes (an element-wise copy took as long as the FMAs).
+template <DType WT>
+QS_TARGET_AVX2 void pack_panel(const MatmulArgs& a, int64_t n0, int64_t cols, int64_t k0, int64_t kc, float* wp) {
+  int64_t k = 0;
+  if (cols == kNR) {
+    for (; k + 8 <= kc; k += 8)
+      for (int half = 0; half < 2; ++half) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = load_w8<WT>(w_row(a, n0 + 8 * half + i), k0 + k);
+        transpose8x8(r);
+        for (int i = 0; i < 8; ++i) _mm256_store_ps(wp + (k + i) * kNR + 8 * half, r[i]);
+      }
+  }
+  for (int64_t c = 0; c < kNR; ++c)
+    for (int64_t kk = k; kk < kc; ++kk) wp[kk * kNR + c] = c < cols ? widen(a, n0 + c, k0 + kk) : 0.0f;
+}
+
+void pack_panel(const MatmulArgs& a, int64_t n0, int64_t cols, int64_t k0, int64_t kc, float* wp) {
+  switch (a.w_dtype) {
+    case DType::BF16:
+      return pack_panel<DType::BF16>(a, n0, cols, k0, kc, wp);
+    case DType::F16:
+      return pack_panel<DType::F16>(a, n0, cols, k0, kc, wp);
+    default:
+      return pack_panel<DType::F32>(a, n0, cols, k0, kc, wp);
+  }
+}
+
 template <int MR>
 QS_TARGET_AVX2 void gemm_tile(const float* xp, const float* wp, int64_t kc, float* y, int64_t ldy, int64_t cols,
                               const float* bias, bool accumulate) {
@@ -218,8 +265,7 @@ void gemm_avx2(const MatmulArgs& a, ThreadPool& pool) {
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t n0 = p * kNR;
         const int64_t cols = std::min<int64_t>(kNR, a.N - n0);
-        for (int64_t c = 0; c < kNR; ++c)
-          for (int64_t k = 0; k < kc; ++k) wp[k * kNR + c] = c < cols ? widen(a, n0 + c, k0 + k) : 0.0f;
+        pack_panel(a, n0, cols, k0, kc, wp);
         for (int64_t b = 0; b < m_blocks; ++b) {
           const int64_t rows = std::min<int64_t>(kMR, a.M - b * kMR);
           kGemm[rows - 1](xp + b * kc * kMR, wp, kc, a.y + b * kMR * a.ldy + n0, a.ldy, cols,
