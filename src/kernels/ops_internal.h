@@ -39,4 +39,7 @@ void f16_to_f32_avx512(const uint16_t* in, float* out, int64_t n);
 // out[i] = exp(in[i]) with the vector exp the kernels use (for accuracy tests).
 void exp_avx512(const float* in, float* out, int64_t n);
 
+// AVX2 versions (ops_avx2.cpp).
+void exp_avx2(const float* in, float* out, int64_t n);
+
 }  // namespace qs::kernels::detail
