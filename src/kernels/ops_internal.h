@@ -23,6 +23,8 @@ void f16_to_f32_generic(const uint16_t* in, float* out, int64_t n);
 void attention_rows_generic(const AttentionArgs& a, int64_t row0, int64_t row1);
 // The blocked AVX-512 attention (attention_avx512.cpp).
 void attention_avx512(const AttentionArgs& a, ThreadPool& pool);
+// The same blocked attention for AVX2 + FMA (attention_avx2.cpp).
+void attention_avx2(const AttentionArgs& a, ThreadPool& pool);
 
 // AVX-512 versions (ops_avx512.cpp).
 void rmsnorm_avx512(const float* x, const float* w, float* y, int64_t rows, int64_t dim, float eps);
