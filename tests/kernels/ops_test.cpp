@@ -105,8 +105,10 @@ TEST(VectorExp, Avx2EqualsAvx512BitForBit) {
   std::vector<float> a(xs.size()), b(xs.size());
   detail::exp_avx2(xs.data(), a.data(), static_cast<int64_t>(xs.size()));
   detail::exp_avx512(xs.data(), b.data(), static_cast<int64_t>(xs.size()));
-  for (size_t i = 0; i < xs.size(); ++i)
-    if (!std::isnan(xs[i])) ASSERT_EQ(f32_bits(a[i]), f32_bits(b[i])) << "x=" << xs[i];
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (std::isnan(xs[i])) continue;  // NaN payloads may differ
+    ASSERT_EQ(f32_bits(a[i]), f32_bits(b[i])) << "x=" << xs[i];
+  }
 }
 #endif
 
