@@ -19,6 +19,7 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
   require(a.q && a.k && a.v && a.out, "attention: null buffer");
 #if QS_HAVE_X86
   if (simd_level() == SimdLevel::Avx512) return detail::attention_avx512(a, pool);
+  if (simd_level() == SimdLevel::Avx2) return detail::attention_avx2(a, pool);
 #endif
   const int64_t rows = a.n_new * a.n_heads;
   detail::parallel_chunks(pool, rows, detail::chunk_for(rows, pool.size(), 4, 1),

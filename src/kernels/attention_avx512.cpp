@@ -99,7 +99,13 @@ QS_TARGET_AVX512 float softmax_step(float* s, int nvec, int64_t visible, float s
     mx = _mm512_max_ps(mx, x[v]);
   }
   const float m_new = std::max(m, hmax(mx));
-  // m = -inf on the first block: alpha = 0.
+  if (m_new == -INFINITY) {
+    // No visible key yet (a key chunk that starts after this query): nothing to add, and
+    // exp(-inf - -inf) would be NaN.
+    for (int v = 0; v < nvec; ++v) _mm512_store_ps(s + 16 * v, _mm512_setzero_ps());
+    return 1.0f;
+  }
+  // m = -inf on the first visible block: alpha = 0.
   const float alpha = _mm512_cvtss_f32(exp(_mm512_set1_ps(m - m_new)));
   const __m512 mn = _mm512_set1_ps(m_new);
   __m512 sum = _mm512_setzero_ps();
@@ -326,7 +332,7 @@ void attention_avx512(const AttentionArgs& a, ThreadPool& pool) {
       for (int64_t c = 0; c < geo.n_chunks; ++c) {
         const float* part = parts + (base * geo.n_chunks + c) * part_floats;
         const float lc = part[static_cast<size_t>(geo.rows_max) * (geo.d_pad + 1) + r];
-        if (lc == 0) continue;  // empty chunk
+        if (lc == 0) continue;  // empty chunk, or none of its keys visible to this row
         const float w = std::exp(part[static_cast<size_t>(geo.rows_max) * geo.d_pad + r] - m_all);
         l_all += lc * w;
         for (int c2 = 0; c2 < geo.d; ++c2) orow[c2] += part[static_cast<size_t>(r) * geo.d_pad + c2] * w;

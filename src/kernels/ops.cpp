@@ -84,58 +84,62 @@ void f16_to_f32_generic(const uint16_t* in, float* out, int64_t n) {
 
 }  // namespace detail
 
-// Runs the AVX-512 version when the dispatch level allows it (compiled on x86 only).
+// Runs the AVX-512 or AVX2 version when the dispatch level allows it (compiled on x86 only).
 #if QS_HAVE_X86
-#define QS_OPS_AVX512(call) \
-  if (simd_level() == SimdLevel::Avx512) return detail::call
+#define QS_OPS_SIMD(fn, ...)                                                  \
+  do {                                                                        \
+    const SimdLevel level_ = simd_level();                                    \
+    if (level_ == SimdLevel::Avx512) return detail::fn##_avx512(__VA_ARGS__); \
+    if (level_ == SimdLevel::Avx2) return detail::fn##_avx2(__VA_ARGS__);     \
+  } while (0)
 #else
-#define QS_OPS_AVX512(call) (void)0
+#define QS_OPS_SIMD(fn, ...) (void)0
 #endif
 
 void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t dim, float eps) {
-  QS_OPS_AVX512(rmsnorm_avx512(x, w, y, rows, dim, eps));
+  QS_OPS_SIMD(rmsnorm, x, w, y, rows, dim, eps);
   detail::rmsnorm_generic(x, w, y, rows, dim, eps);
 }
 
 void rope(float* x, int64_t n_tokens, int n_heads, int head_dim, const float* cos, const float* sin, RopeStyle style) {
-  QS_OPS_AVX512(rope_avx512(x, n_tokens, n_heads, head_dim, cos, sin, style));
+  QS_OPS_SIMD(rope, x, n_tokens, n_heads, head_dim, cos, sin, style);
   detail::rope_generic(x, n_tokens, n_heads, head_dim, cos, sin, style);
 }
 
 void softmax(float* x, int64_t n) {
   if (n <= 0) return;
-  QS_OPS_AVX512(softmax_avx512(x, n));
+  QS_OPS_SIMD(softmax, x, n);
   detail::softmax_generic(x, n);
 }
 
 float log_sum_exp(const float* x, int64_t n) {
   if (n <= 0) return -INFINITY;  // log of an empty sum
-  QS_OPS_AVX512(log_sum_exp_avx512(x, n));
+  QS_OPS_SIMD(log_sum_exp, x, n);
   return detail::log_sum_exp_generic(x, n);
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  QS_OPS_AVX512(silu_mul_avx512(gate, up, out, n));
+  QS_OPS_SIMD(silu_mul, gate, up, out, n);
   detail::silu_mul_generic(gate, up, out, n);
 }
 
 void add_inplace(float* x, const float* y, int64_t n) {
-  QS_OPS_AVX512(add_inplace_avx512(x, y, n));
+  QS_OPS_SIMD(add_inplace, x, y, n);
   detail::add_inplace_generic(x, y, n);
 }
 
 void bf16_to_f32(const uint16_t* in, float* out, int64_t n) {
-  QS_OPS_AVX512(bf16_to_f32_avx512(in, out, n));
+  QS_OPS_SIMD(bf16_to_f32, in, out, n);
   detail::bf16_to_f32_generic(in, out, n);
 }
 
 void f32_to_bf16(const float* in, uint16_t* out, int64_t n) {
-  QS_OPS_AVX512(f32_to_bf16_avx512(in, out, n));
+  QS_OPS_SIMD(f32_to_bf16, in, out, n);
   detail::f32_to_bf16_generic(in, out, n);
 }
 
 void f16_to_f32(const uint16_t* in, float* out, int64_t n) {
-  QS_OPS_AVX512(f16_to_f32_avx512(in, out, n));
+  QS_OPS_SIMD(f16_to_f32, in, out, n);
   detail::f16_to_f32_generic(in, out, n);
 }
 

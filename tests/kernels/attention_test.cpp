@@ -123,6 +123,20 @@ TEST(Attention, OddShapes) {
   check({3, 70, 6, 3, 1}, pool, seed++);
   check({20, 0, 2, 1, 200}, pool, seed++);
   check({130, 0, 32, 8, 64}, pool, seed++);
+  // Head sizes that are not a multiple of the 8- or 16-float vectors, with key chunks.
+  check({1, 900, 8, 2, 12}, pool, seed++);
+  check({50, 5, 12, 3, 36}, pool, seed++);
+  check({3, 600, 4, 1, 17}, pool, seed++);
+  check({2, 2000, 4, 4, 72}, pool, seed++);
+}
+
+// Few queries after a long context split into key chunks (2 KV heads on 3 threads: 5 chunks
+// of 256 keys): the last chunk [1024, 1027) starts after the first queries' positions
+// (1020..1023), so those rows see no key in it and must not turn it into NaN.
+TEST(Attention, KeyChunkWithNoVisibleKey) {
+  ThreadPool pool(3);
+  check({7, 1020, 4, 2, 64}, pool, 300);
+  check({7, 1020, 14, 2, 80}, pool, 301);
 }
 
 TEST(Attention, RejectsBadHeads) {

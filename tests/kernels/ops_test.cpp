@@ -24,9 +24,9 @@ using testing::ulp_distance;
 const int64_t kLengths[] = {1, 2, 15, 16, 17, 31, 33, 100, 2048, 2051};
 
 #if QS_HAVE_X86
-bool have_avx512() {
+bool have_level(SimdLevel want) {
   for (SimdLevel l : available_levels())
-    if (l == SimdLevel::Avx512) return true;
+    if (l == want) return true;
   return false;
 }
 
@@ -34,8 +34,9 @@ bool have_avx512() {
 // so rounding it to float is the correctly rounded result except in astronomically rare ties.
 float exp_truth(float x) { return static_cast<float>(std::exp(static_cast<double>(x))); }
 
-TEST(VectorExp, WithinTwoUlpOverTheWholeRange) {
-  if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
+using ExpFn = void (*)(const float*, float*, int64_t);
+
+void check_exp_range(ExpFn exp_fn) {
   // Every 211th float from -104 to 89 (about 10 million values, results from 0 through the
   // denormals to +inf), tiny arguments of both signs included.
   std::vector<float> xs;
@@ -43,7 +44,7 @@ TEST(VectorExp, WithinTwoUlpOverTheWholeRange) {
   for (uint64_t u = 0x80000000u; u <= f32_bits(-104.0f); u += 211)
     xs.push_back(f32_from_bits(static_cast<uint32_t>(u)));
   std::vector<float> got(xs.size());
-  detail::exp_avx512(xs.data(), got.data(), static_cast<int64_t>(xs.size()));
+  exp_fn(xs.data(), got.data(), static_cast<int64_t>(xs.size()));
   int64_t worst = 0;
   float worst_x = 0;
   for (size_t i = 0; i < xs.size(); ++i) {
@@ -51,17 +52,16 @@ TEST(VectorExp, WithinTwoUlpOverTheWholeRange) {
     if (d > worst) worst = d, worst_x = xs[i];
   }
   EXPECT_LE(worst, 2) << "worst at x=" << worst_x;
-  RecordProperty("max_ulp", static_cast<int>(worst));
+  ::testing::Test::RecordProperty("max_ulp", static_cast<int>(worst));
 }
 
-TEST(VectorExp, SpecialValues) {
-  if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
+void check_exp_special_values(ExpFn exp_fn) {
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> xs = {
       0.0f, -0.0f,  1.0f,    -1.0f,   88.72f,   88.73f, 100.0f,
       inf,  -87.3f, -103.0f, -104.0f, -1000.0f, -inf,   std::numeric_limits<float>::quiet_NaN()};
   std::vector<float> got(xs.size());
-  detail::exp_avx512(xs.data(), got.data(), static_cast<int64_t>(xs.size()));
+  exp_fn(xs.data(), got.data(), static_cast<int64_t>(xs.size()));
   EXPECT_EQ(got[0], 1.0f);
   EXPECT_EQ(got[1], 1.0f);
   EXPECT_LE(ulp_distance(got[2], exp_truth(1.0f)), 1);
@@ -74,6 +74,41 @@ TEST(VectorExp, SpecialValues) {
   EXPECT_EQ(got[11], 0.0f);
   EXPECT_EQ(got[12], 0.0f);
   EXPECT_TRUE(std::isnan(got[13]));
+}
+
+TEST(VectorExp, WithinTwoUlpOverTheWholeRange) {
+  if (!have_level(SimdLevel::Avx512)) GTEST_SKIP() << "no AVX-512";
+  check_exp_range(detail::exp_avx512);
+}
+
+TEST(VectorExp, SpecialValues) {
+  if (!have_level(SimdLevel::Avx512)) GTEST_SKIP() << "no AVX-512";
+  check_exp_special_values(detail::exp_avx512);
+}
+
+TEST(VectorExp, Avx2WithinTwoUlpOverTheWholeRange) {
+  if (!have_level(SimdLevel::Avx2)) GTEST_SKIP() << "no AVX2";
+  check_exp_range(detail::exp_avx2);
+}
+
+TEST(VectorExp, Avx2SpecialValues) {
+  if (!have_level(SimdLevel::Avx2)) GTEST_SKIP() << "no AVX2";
+  check_exp_special_values(detail::exp_avx2);
+}
+
+// Same reduction and polynomial, and 2^n applied as one exact and one rounding product instead
+// of VSCALEFPS: the two vector exps agree bit for bit, so both levels round softmax alike.
+TEST(VectorExp, Avx2EqualsAvx512BitForBit) {
+  if (!have_level(SimdLevel::Avx512)) GTEST_SKIP() << "no AVX-512";
+  std::vector<float> xs;
+  for (uint64_t u = 0; u <= 0xffffffffu; u += 4099) xs.push_back(f32_from_bits(static_cast<uint32_t>(u)));
+  std::vector<float> a(xs.size()), b(xs.size());
+  detail::exp_avx2(xs.data(), a.data(), static_cast<int64_t>(xs.size()));
+  detail::exp_avx512(xs.data(), b.data(), static_cast<int64_t>(xs.size()));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (std::isnan(xs[i])) continue;  // NaN payloads may differ
+    ASSERT_EQ(f32_bits(a[i]), f32_bits(b[i])) << "x=" << xs[i];
+  }
 }
 #endif
 
