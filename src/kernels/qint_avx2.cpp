@@ -9,9 +9,9 @@
 //    saturation, every sum exact.
 //  - GGUF: each block's int32 lanes converted to f32 and accumulated with FMA against
 //    d_w * d_x, as ggml's AVX2 vec_dot kernels do (f32 lane sums, added up at the end).
-//  - Fp8: e4m3 codes decoded exactly in registers (the 7 magnitude bits placed at the top of an
-//    f32 mantissa and exponent, times 2^120: exact for normals and subnormals; NaN codes are
-//    found 32 at a time and patched), exact products with x's e4m3 values, f32 FMA sums.
+//  - Fp8: e4m3 codes decoded exactly in registers (through f16 bits and F16C, see
+//    decode_e4m3_32; NaN codes are found 32 at a time and patched), exact products with x's
+//    e4m3 (or bf16) values, f32 FMA sums.
 // Activations are prepared once per call, as the references do, in the layout the tiles read.
 #include <algorithm>
 #include <cmath>
@@ -176,7 +176,10 @@ QS_TARGET_AVX2 void int8_tile(const Int8Ctx& c, int64_t m0, int64_t n) {
   __m256i wv[R];
   for (int64_t k = 0; k < k_main; k += 32) {
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) wv[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * K + k));
+    for (int r = 0; r < R; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * K + k), _MM_HINT_T1);
+      wv[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * K + k));
+    }
     int8_step<MR, R>(wv, x + k, c.ldq, acc);
   }
   if (k_main < K) {  // x is zero padded; W's tail is copied so no read passes the matrix
@@ -236,8 +239,10 @@ QS_TARGET_AVX2 void gguf_tile(const GgufCtx& c, int64_t m0, int64_t n) {
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = w + r * row_bytes + b * c.block_bytes;
+      _mm_prefetch(reinterpret_cast<const char*>(blk + R * row_bytes), _MM_HINT_T1);
       float dw;
-      const __m256i wv = load_w_block<Q4>(w + r * row_bytes + b * c.block_bytes, dw);
+      const __m256i wv = load_w_block<Q4>(blk, dw);
       const __m256i aw = _mm256_abs_epi8(wv);
 #pragma GCC unroll 4
       for (int m = 0; m < MR; ++m)
@@ -285,27 +290,29 @@ QS_TARGET_AVX2 void prepare_x_fp8(const Fp8Args& a, const float* x, float s, flo
   std::fill(out + a.K, out + ldx, 0.0f);
 }
 
-// 32 e4m3 codes -> 4 x 8 f32 values, exact. Sign-extended codes shifted left by 20 put the
-// magnitude at f32 bits 20..26 and copies of the sign above; keep bit 31 and the magnitude.
+// 32 e4m3 codes -> 4 x 8 f32 values, exact. The 7 magnitude bits shifted left by 7 are an f16
+// with the same mantissa and exponent field (bias 15 instead of 7, e4m3 subnormals become f16
+// subnormals), which F16C widens exactly; times 2^8 restores the bias. No f32 subnormal is ever
+// formed (those would cost a microcode assist per multiply).
 QS_INLINE_AVX2 void decode_e4m3_32(__m256i codes, __m256 (&out)[4]) {
-  const __m256i keep = _mm256_set1_epi32(static_cast<int>(0x87f00000u));
-  const __m256 two_120 = _mm256_set1_ps(0x1p120f);
-  const __m128i half[2] = {_mm256_castsi256_si128(codes), _mm256_extracti128_si256(codes, 1)};
-  __m256i c[4];
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {
-    c[i] = _mm256_cvtepi8_epi32(i % 2 ? _mm_unpackhi_epi64(half[i / 2], half[i / 2]) : half[i / 2]);
-    out[i] = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(c[i], 20), keep)), two_120);
+  const __m256i keep = _mm256_set1_epi16(static_cast<short>(0xbf80));  // sign (bit 15), magnitude (7..13)
+  const __m256 two_8 = _mm256_set1_ps(256.0f);
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    const __m128i bytes = h ? _mm256_extracti128_si256(codes, 1) : _mm256_castsi256_si128(codes);
+    const __m256i f16 = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 7), keep);
+    out[2 * h] = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(f16)), two_8);
+    out[2 * h + 1] = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(f16, 1)), two_8);
   }
-  // 0x7f / 0xff are NaN (they would decode as +-480); rare, so tested for 32 codes at once.
+  // 0x7f / 0xff are NaN but decode as +-480 (no finite e4m3 is that large); rare, so tested for
+  // 32 codes at once.
   const __m256i nan_bytes = _mm256_cmpeq_epi8(_mm256_or_si256(codes, _mm256_set1_epi8(-128)), _mm256_set1_epi8(-1));
   if (__builtin_expect(!_mm256_testz_si256(nan_bytes, nan_bytes), 0)) {
     const __m256 nan = _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN());
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      const __m256i is_nan = _mm256_cmpeq_epi32(_mm256_and_si256(c[i], _mm256_set1_epi32(0x7f)), _mm256_set1_epi32(0x7f));
-      out[i] = _mm256_blendv_ps(out[i], nan, _mm256_castsi256_ps(is_nan));
-    }
+    for (int i = 0; i < 4; ++i)
+      out[i] = _mm256_blendv_ps(out[i], nan, _mm256_cmp_ps(_mm256_and_ps(out[i], abs_mask), _mm256_set1_ps(480.0f), _CMP_EQ_OQ));
   }
 }
 
@@ -343,7 +350,10 @@ QS_TARGET_AVX2 void fp8_tile(const Fp8Ctx& c, int64_t m0, int64_t n) {
   __m256i codes[R];
   for (int64_t k = 0; k < k_main; k += 32) {
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) codes[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * K + k));
+    for (int r = 0; r < R; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * K + k), _MM_HINT_T1);
+      codes[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * K + k));
+    }
     fp8_step<MR, R>(codes, x + k, c.ldx, acc);
   }
   if (k_main < K) {  // code 0 is +0 and x is zero padded: the padding adds nothing
