@@ -369,6 +369,107 @@ QS_TARGET_AVX2 void fp8_tile(const Fp8Ctx& c, int64_t m0, int64_t n) {
           hsum_ps(acc[m][r]) * c.sx[m0 + m] * a.w_scale[n + r] + (a.bias ? a.bias[n + r] : 0.0f);
 }
 
+// ---- Fp8 GEMM -------------------------------------------------------------------------------
+//
+// Decoding costs more than the FMAs it feeds, so the GEMM decodes each panel of 16 W rows (one
+// K block) once for all rows of x and runs the f32 GEMM of matmul_avx2.cpp on it: x packed
+// [m tiles][kc][6], the panel [kc][16], 6 x 16 register tiles of FMAs (exact products: x holds
+// e4m3 or bf16 values). Partial sums of earlier K blocks wait in y; the last applies the scales.
+
+constexpr int kFp8MR = 6, kFp8NR = 16;
+constexpr int64_t kFp8Kc = 1024;
+
+// W rows [n, n + rows), columns [k0, k0 + kc) (kc a multiple of 32, zero past K) -> out[rows][kc].
+QS_TARGET_AVX2 void decode_fp8_rows(const Fp8Args& a, int64_t n, int64_t rows, int64_t k0, int64_t kc, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* w = a.w + (n + r) * a.K;
+    for (int64_t k = 0; k < kc; k += 32) {
+      const int64_t left = a.K - (k0 + k);
+      const __m256i codes = left >= 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + k0 + k))
+                                       : left > 0 ? load_tail32(w + k0 + k, left) : _mm256_setzero_si256();
+      __m256 v[4];
+      decode_e4m3_32(codes, v);
+      for (int i = 0; i < 4; ++i) _mm256_storeu_ps(out + r * kc + k + 8 * i, v[i]);
+    }
+  }
+}
+
+template <int MR>
+QS_TARGET_AVX2 void fp8_gemm_tile(const Fp8Ctx& c, const float* xp, const float* wp, int64_t kc, int64_t m0, int64_t n0,
+                                  int64_t cols, bool first, bool last) {
+  const Fp8Args& a = *c.a;
+  __m256 acc[MR][2];
+#pragma GCC unroll 6
+  for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8);
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; ++m) {
+      const __m256 b = _mm256_broadcast_ss(xp + m);
+      acc[m][0] = _mm256_fmadd_ps(b, w0, acc[m][0]);
+      acc[m][1] = _mm256_fmadd_ps(b, w1, acc[m][1]);
+    }
+    xp += kFp8MR;
+    wp += kFp8NR;
+  }
+  alignas(32) float tile[kFp8NR];
+#pragma GCC unroll 6
+  for (int m = 0; m < MR; ++m) {
+    _mm256_store_ps(tile, acc[m][0]);
+    _mm256_store_ps(tile + 8, acc[m][1]);
+    float* y = a.y + (m0 + m) * a.N + n0;
+    for (int64_t j = 0; j < cols; ++j) {
+      float v = first ? tile[j] : y[j] + tile[j];
+      if (last) v = v * c.sx[m0 + m] * a.w_scale[n0 + j] + (a.bias ? a.bias[n0 + j] : 0.0f);
+      y[j] = v;
+    }
+  }
+}
+
+void fp8_gemm(const Fp8Ctx& c, ThreadPool& pool) {
+  const Fp8Args& a = *c.a;
+  const int64_t m_tiles = (a.M + kFp8MR - 1) / kFp8MR;
+  const int64_t n_panels = (a.N + kFp8NR - 1) / kFp8NR;
+  for (int64_t k0 = 0; k0 < c.ldx; k0 += kFp8Kc) {
+    const int64_t kc = std::min(kFp8Kc, c.ldx - k0);
+    const bool first = k0 == 0, last = k0 + kc == c.ldx;
+    float* xp = detail::scratch<float>(0, static_cast<size_t>(m_tiles * kc * kFp8MR));
+    detail::parallel_chunks(pool, m_tiles, detail::chunk_for(m_tiles, pool.size(), 4, 1), [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        for (int i = 0; i < kFp8MR; ++i) {
+          const int64_t m = t * kFp8MR + i;
+          const float* x = c.xq + m * c.ldx + k0;
+          float* dst = xp + t * kc * kFp8MR + i;
+          for (int64_t k = 0; k < kc; ++k) dst[k * kFp8MR] = m < a.M ? x[k] : 0.0f;
+        }
+    });
+    detail::parallel_chunks(pool, n_panels, detail::chunk_for(n_panels, pool.size(), 8, 1), [&](int64_t p0, int64_t p1) {
+      float* rows = detail::scratch<float>(3, static_cast<size_t>(kFp8NR * kc));
+      float* wp = detail::scratch<float>(1, static_cast<size_t>(kc * kFp8NR));
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t n0 = p * kFp8NR;
+        const int64_t cols = std::min<int64_t>(kFp8NR, a.N - n0);
+        decode_fp8_rows(a, n0, cols, k0, kc, rows);
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = 0; j < kFp8NR; ++j) wp[k * kFp8NR + j] = j < cols ? rows[j * kc + k] : 0.0f;
+        for (int64_t t = 0; t < m_tiles; ++t) {
+          const int64_t m0 = t * kFp8MR;
+          const int64_t mr = std::min<int64_t>(kFp8MR, a.M - m0);
+          const float* xt = xp + t * kc * kFp8MR;
+          switch (mr) {
+            case 6: fp8_gemm_tile<6>(c, xt, wp, kc, m0, n0, cols, first, last); break;
+            case 5: fp8_gemm_tile<5>(c, xt, wp, kc, m0, n0, cols, first, last); break;
+            case 4: fp8_gemm_tile<4>(c, xt, wp, kc, m0, n0, cols, first, last); break;
+            case 3: fp8_gemm_tile<3>(c, xt, wp, kc, m0, n0, cols, first, last); break;
+            case 2: fp8_gemm_tile<2>(c, xt, wp, kc, m0, n0, cols, first, last); break;
+            default: fp8_gemm_tile<1>(c, xt, wp, kc, m0, n0, cols, first, last);
+          }
+        }
+      }
+    });
+  }
+}
+
 }  // namespace
 
 bool int8_avx2_supported(const Int8Args& a) { return a.K <= kInt8Avx2MaxK; }
@@ -430,6 +531,7 @@ void fp8_avx2(const Fp8Args& a, ThreadPool& pool, bool gemm) {
     }
   });
   const Fp8Ctx c{&a, xq, ldx, sx.data()};
+  if (gemm) return fp8_gemm(c, pool);
   run(
       gemm, a.M, a.N, ldx * 4, pool, [&]<int MR, int R>(int64_t m, int64_t n) { fp8_tile<MR, R>(c, m, n); },
       [](int64_t, int64_t) {});
