@@ -406,9 +406,11 @@ TEST(QMatmul, Fp8ActivationQuantizationIsExact) {
 }
 
 // Every e4m3 code (subnormals, +-0, NaN included) decodes exactly: row 2c holds code c at k = 3,
-// row 2c + 1 at k = 40 (past the last whole 32-code step), x is all ones.
+// row 2c + 1 at k = 40 (past the last whole 32-code step), x is all ones. Rows 512 + c hold
+// code c everywhere (0x38 for codes that are not normal numbers): whole steps of normal codes,
+// which the AVX2 GEMV decodes on a path of its own; 45 equal products sum exactly.
 TEST(QMatmul, Fp8WeightDecodeIsExact) {
-  const int64_t K = 45, N = 512;
+  const int64_t K = 45, N = 768;
   Fp8Problem p;
   p.M = 2, p.N = N, p.K = K, p.act = Fp8Args::Act::StaticPerTensor, p.static_scale = 1.0f;
   p.x.assign(static_cast<size_t>(2 * K), 1.0f);
@@ -416,6 +418,8 @@ TEST(QMatmul, Fp8WeightDecodeIsExact) {
   for (int64_t c = 0; c < 256; ++c) {
     p.w[2 * c * K + 3] = static_cast<uint8_t>(c);
     p.w[(2 * c + 1) * K + 40] = static_cast<uint8_t>(c);
+    const bool normal = (c & 0x78) != 0 && (c & 0x7f) != 0x7f;
+    for (int64_t k = 0; k < K; ++k) p.w[(512 + c) * K + k] = normal ? static_cast<uint8_t>(c) : uint8_t{0x38};
   }
   p.w_scale.assign(static_cast<size_t>(N), 1.0f);
   p.bias.assign(static_cast<size_t>(N), 0.0f);
