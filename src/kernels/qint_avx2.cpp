@@ -64,9 +64,10 @@ void run_tiles(int64_t M, int64_t N, int64_t x_row_bytes, ThreadPool& pool, cons
   });
 }
 
-// Rows of x per tile: the GEMV keeps more W rows in flight, the GEMM reuses each W load more.
+// Tile shapes (rows of x, rows of W): the GEMV keeps more W rows in flight, the GEMM reuses each
+// load more (3 x 3 measured 10-25% faster than 4 x 2 and 2 x 4 for Int8 and GGUF prefill).
 constexpr int kGemvMR = 2, kGemvR = 4;
-constexpr int kGemmMR = 4, kGemmR = 2;
+constexpr int kGemmMR = 3, kGemmR = 3;
 
 template <class Tile, class Finish>
 void run(bool gemm, int64_t M, int64_t N, int64_t x_row_bytes, ThreadPool& pool, const Tile& tile,
