@@ -9,9 +9,9 @@
 //    saturation, every sum exact.
 //  - GGUF: each block's int32 lanes converted to f32 and accumulated with FMA against
 //    d_w * d_x, as ggml's AVX2 vec_dot kernels do (f32 lane sums, added up at the end).
-//  - Fp8: e4m3 codes decoded exactly in registers (GEMV: bf16 bits built with integer ops for
-//    runs of normal codes, F16C otherwise; GEMM: F16C, once per W panel; NaN codes patched),
-//    exact products with x's e4m3 (or bf16) values, f32 FMA sums.
+//  - Fp8: e4m3 codes decoded exactly in registers (through f16 bits and F16C, see
+//    decode_e4m3_32; NaN codes are found 32 at a time and patched; the GEMM decodes each W panel
+//    once), exact products with x's e4m3 (or bf16) values, f32 FMA sums.
 // Activations are prepared once per call, as the references do, in the layout the tiles read.
 #include <algorithm>
 #include <cmath>
@@ -317,42 +317,6 @@ QS_INLINE_AVX2 void decode_e4m3_32(__m256i codes, __m256 (&out)[4]) {
   }
 }
 
-// The GEMV's decode of 32 codes, to values in the order that widening 16-bit words by unpacking
-// gives: codes [0-3, 8-11], [4-7, 12-15], [16-19, 24-27], [20-23, 28-31] (x is stored in that
-// order). Normal codes take the cheap route: bf16 bits sign | (e + 120) << 7 | m << 4 built in
-// 16-bit lanes and widened by unpacking (no F16C, whose throughput bounds decode_e4m3_32). 32
-// codes with a subnormal, zero or NaN among them take decode_e4m3_32 and a lane shuffle.
-QS_INLINE_AVX2 void decode_e4m3_32_unpacked(__m256i codes, __m256 (&out)[4]) {
-  const __m256i special =
-      _mm256_or_si256(_mm256_cmpeq_epi8(_mm256_and_si256(codes, _mm256_set1_epi8(0x78)), _mm256_setzero_si256()),
-                      _mm256_cmpeq_epi8(_mm256_or_si256(codes, _mm256_set1_epi8(-128)), _mm256_set1_epi8(-1)));
-  if (__builtin_expect(_mm256_testz_si256(special, special), 1)) {
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __m128i bytes = h ? _mm256_extracti128_si256(codes, 1) : _mm256_castsi256_si128(codes);
-      // Sign-extended code << 4: magnitude at bits 4..10, sign copies above; keep bit 15 and the magnitude.
-      const __m256i bf16 = _mm256_add_epi16(
-          _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 4), _mm256_set1_epi16(static_cast<short>(0x87f0))),
-          _mm256_set1_epi16(120 << 7));
-      out[2 * h] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(_mm256_setzero_si256(), bf16));
-      out[2 * h + 1] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(_mm256_setzero_si256(), bf16));
-    }
-    return;
-  }
-  __m256 v[4];
-  decode_e4m3_32(codes, v);
-#pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h) {
-    out[2 * h] = _mm256_permute2f128_ps(v[2 * h], v[2 * h + 1], 0x20);
-    out[2 * h + 1] = _mm256_permute2f128_ps(v[2 * h], v[2 * h + 1], 0x31);
-  }
-}
-
-// A row of ldx (a multiple of 32) values in natural order -> the order of decode_e4m3_32_unpacked.
-void to_unpacked_order(float* row, int64_t ldx) {
-  for (int64_t k = 0; k < ldx; k += 16) std::swap_ranges(row + k + 4, row + k + 8, row + k + 8);
-}
-
 struct Fp8Ctx {
   const Fp8Args* a;
   const float* xq;  // [M][ldx], zero padded
@@ -365,7 +329,7 @@ QS_INLINE_AVX2 void fp8_step(const __m256i (&codes)[R], const float* x, int64_t 
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
     __m256 w[4];
-    decode_e4m3_32_unpacked(codes[r], w);
+    decode_e4m3_32(codes[r], w);
 #pragma GCC unroll 4
     for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 4
@@ -565,7 +529,6 @@ void fp8_avx2(const Fp8Args& a, ThreadPool& pool, bool gemm) {
     for (int64_t m = m0; m < m1; ++m) {
       sx[m] = fp8_row_scale(a, a.x + m * a.K);
       prepare_x_fp8(a, a.x + m * a.K, sx[m], xq + m * ldx, ldx);
-      if (!gemm) to_unpacked_order(xq + m * ldx, ldx);
     }
   });
   const Fp8Ctx c{&a, xq, ldx, sx.data()};
