@@ -291,24 +291,31 @@ QS_TARGET_AVX2 void prepare_x_fp8(const Fp8Args& a, const float* x, float s, flo
   std::fill(out + a.K, out + ldx, 0.0f);
 }
 
-// 32 e4m3 codes -> 4 x 8 f32 values, exact. The 7 magnitude bits shifted left by 7 are an f16
-// with the same mantissa and exponent field (bias 15 instead of 7, e4m3 subnormals become f16
-// subnormals), which F16C widens exactly; times 2^8 restores the bias. No f32 subnormal is ever
-// formed (those would cost a microcode assist per multiply).
-QS_INLINE_AVX2 void decode_e4m3_32(__m256i codes, __m256 (&out)[4]) {
+// 32 e4m3 codes -> 4 x 8 f32 values / 2^8, exact. The 7 magnitude bits shifted left by 7 are
+// an f16 with the same mantissa and exponent field (bias 15 instead of 7; e4m3 subnormals become
+// f16 subnormals), which F16C widens exactly. No f32 subnormal is ever formed (a multiply by
+// 2^120 of one costs a microcode assist). NaN codes (0x7f, 0xff) come out as +-480 / 2^8.
+QS_INLINE_AVX2 void decode_e4m3_32_over_256(__m256i codes, __m256 (&out)[4]) {
   const __m256i keep = _mm256_set1_epi16(static_cast<short>(0xbf80));  // sign (bit 15), magnitude (7..13)
-  const __m256 two_8 = _mm256_set1_ps(256.0f);
 #pragma GCC unroll 2
   for (int h = 0; h < 2; ++h) {
     const __m128i bytes = h ? _mm256_extracti128_si256(codes, 1) : _mm256_castsi256_si128(codes);
     const __m256i f16 = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 7), keep);
-    out[2 * h] = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(f16)), two_8);
-    out[2 * h + 1] = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(f16, 1)), two_8);
+    out[2 * h] = _mm256_cvtph_ps(_mm256_castsi256_si128(f16));
+    out[2 * h + 1] = _mm256_cvtph_ps(_mm256_extracti128_si256(f16, 1));
   }
-  // 0x7f / 0xff are NaN but decode as +-480 (no finite e4m3 is that large); rare, so tested for
-  // 32 codes at once.
-  const __m256i nan_bytes = _mm256_cmpeq_epi8(_mm256_or_si256(codes, _mm256_set1_epi8(-128)), _mm256_set1_epi8(-1));
-  if (__builtin_expect(!_mm256_testz_si256(nan_bytes, nan_bytes), 0)) {
+}
+
+QS_INLINE_AVX2 __m256i nan_code_bytes(__m256i codes) {
+  return _mm256_cmpeq_epi8(_mm256_or_si256(codes, _mm256_set1_epi8(-128)), _mm256_set1_epi8(-1));
+}
+
+// 32 e4m3 codes -> their exact values, NaN included.
+QS_INLINE_AVX2 void decode_e4m3_32(__m256i codes, __m256 (&out)[4]) {
+  decode_e4m3_32_over_256(codes, out);
+  for (int i = 0; i < 4; ++i) out[i] = _mm256_mul_ps(out[i], _mm256_set1_ps(256.0f));
+  const __m256i nan_bytes = nan_code_bytes(codes);
+  if (!_mm256_testz_si256(nan_bytes, nan_bytes)) {  // +-480 is no finite e4m3 value
     const __m256 nan = _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN());
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
 #pragma GCC unroll 4
@@ -324,12 +331,19 @@ struct Fp8Ctx {
   const float* sx;  // [M]
 };
 
-template <int MR, int R>
-QS_INLINE_AVX2 void fp8_step(const __m256i (&codes)[R], const float* x, int64_t ldx, __m256 (&acc)[MR][R]) {
+// The GEMV's x is stored times 2^8 when that is exact (kX256; always for e4m3 activations), which
+// saves the multiply of the decode: the products are the same. NaN codes are not patched per
+// step but noted, and make the row's outputs NaN at the end (as any NaN product would).
+template <int MR, int R, bool kX256>
+QS_INLINE_AVX2 void fp8_step(const __m256i (&codes)[R], const float* x, int64_t ldx, __m256 (&acc)[MR][R],
+                             __m256i (&nan_seen)[R]) {
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
     __m256 w[4];
-    decode_e4m3_32(codes[r], w);
+    decode_e4m3_32_over_256(codes[r], w);
+    if constexpr (!kX256)
+      for (int i = 0; i < 4; ++i) w[i] = _mm256_mul_ps(w[i], _mm256_set1_ps(256.0f));
+    nan_seen[r] = _mm256_or_si256(nan_seen[r], nan_code_bytes(codes[r]));
 #pragma GCC unroll 4
     for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 4
@@ -337,17 +351,20 @@ QS_INLINE_AVX2 void fp8_step(const __m256i (&codes)[R], const float* x, int64_t 
   }
 }
 
-template <int MR, int R>
+template <int MR, int R, bool kX256>
 QS_TARGET_AVX2 void fp8_tile(const Fp8Ctx& c, int64_t m0, int64_t n) {
   const Fp8Args& a = *c.a;
   const int64_t K = a.K, k_main = K / 32 * 32;
   const uint8_t* w = a.w + n * K;
   const float* x = c.xq + m0 * c.ldx;
   __m256 acc[MR][R];
+  __m256i nan_seen[R];
 #pragma GCC unroll 4
-  for (int m = 0; m < MR; ++m)
+  for (int r = 0; r < R; ++r) {
+    nan_seen[r] = _mm256_setzero_si256();
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) acc[m][r] = _mm256_setzero_ps();
+    for (int m = 0; m < MR; ++m) acc[m][r] = _mm256_setzero_ps();
+  }
   __m256i codes[R];
   for (int64_t k = 0; k < k_main; k += 32) {
 #pragma GCC unroll 4
@@ -355,19 +372,22 @@ QS_TARGET_AVX2 void fp8_tile(const Fp8Ctx& c, int64_t m0, int64_t n) {
       _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * K + k), _MM_HINT_T1);
       codes[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * K + k));
     }
-    fp8_step<MR, R>(codes, x + k, c.ldx, acc);
+    fp8_step<MR, R, kX256>(codes, x + k, c.ldx, acc, nan_seen);
   }
   if (k_main < K) {  // code 0 is +0 and x is zero padded: the padding adds nothing
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) codes[r] = load_tail32(w + r * K + k_main, K - k_main);
-    fp8_step<MR, R>(codes, x + k_main, c.ldx, acc);
+    fp8_step<MR, R, kX256>(codes, x + k_main, c.ldx, acc, nan_seen);
   }
 #pragma GCC unroll 4
-  for (int m = 0; m < MR; ++m)
+  for (int r = 0; r < R; ++r) {
+    const bool nan = !_mm256_testz_si256(nan_seen[r], nan_seen[r]);
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r)
-      a.y[(m0 + m) * a.N + n + r] =
-          hsum_ps(acc[m][r]) * c.sx[m0 + m] * a.w_scale[n + r] + (a.bias ? a.bias[n + r] : 0.0f);
+    for (int m = 0; m < MR; ++m)
+      a.y[(m0 + m) * a.N + n + r] = nan ? std::numeric_limits<float>::quiet_NaN()
+                                        : hsum_ps(acc[m][r]) * c.sx[m0 + m] * a.w_scale[n + r] +
+                                              (a.bias ? a.bias[n + r] : 0.0f);
+  }
 }
 
 // ---- Fp8 GEMM -------------------------------------------------------------------------------
@@ -525,16 +545,27 @@ void fp8_avx2(const Fp8Args& a, ThreadPool& pool, bool gemm) {
   const int64_t ldx = (a.K + 31) / 32 * 32;
   float* xq = detail::scratch<float>(2, static_cast<size_t>(a.M * ldx));
   std::vector<float> sx(static_cast<size_t>(a.M));
+  std::vector<char> x_too_large(static_cast<size_t>(a.M), 0);  // bf16 x whose 2^8 multiple could overflow
   detail::parallel_chunks(pool, a.M, 16, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m) {
+      float* row = xq + m * ldx;
       sx[m] = fp8_row_scale(a, a.x + m * a.K);
-      prepare_x_fp8(a, a.x + m * a.K, sx[m], xq + m * ldx, ldx);
+      prepare_x_fp8(a, a.x + m * a.K, sx[m], row, ldx);
+      if (a.act == Fp8Args::Act::Bf16)
+        for (int64_t k = 0; k < a.K; ++k) x_too_large[m] |= static_cast<char>(!(std::fabs(row[k]) < 0x1p100f));
     }
   });
   const Fp8Ctx c{&a, xq, ldx, sx.data()};
   if (gemm) return fp8_gemm(c, pool);
+  if (std::find(x_too_large.begin(), x_too_large.end(), 1) != x_too_large.end()) {
+    run(
+        false, a.M, a.N, ldx * 4, pool, [&]<int MR, int R>(int64_t m, int64_t n) { fp8_tile<MR, R, false>(c, m, n); },
+        [](int64_t, int64_t) {});
+    return;
+  }
+  for (int64_t i = 0; i < a.M * ldx; ++i) xq[i] *= 256.0f;  // exact: no overflow, no rounding
   run(
-      gemm, a.M, a.N, ldx * 4, pool, [&]<int MR, int R>(int64_t m, int64_t n) { fp8_tile<MR, R>(c, m, n); },
+      false, a.M, a.N, ldx * 4, pool, [&]<int MR, int R>(int64_t m, int64_t n) { fp8_tile<MR, R, true>(c, m, n); },
       [](int64_t, int64_t) {});
 }
 

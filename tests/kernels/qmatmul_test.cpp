@@ -375,6 +375,10 @@ TEST(QMatmul, Fp8MatchesReference) {
   check_fp8(make_fp8(20, 50, 1300, 9), "fp8 K=1300");
   for (int64_t K : {5, 31, 33}) check_fp8(make_fp8(7, 11, K, 10 + K), "fp8 K=" + std::to_string(K));
   check_fp8(make_fp8(9, 21, 2200, 11), "fp8 K=2200");  // several GEMM K blocks, the last one short
+  Fp8Problem big = make_fp8(3, 20, 70, 12);
+  big.act = Fp8Args::Act::Bf16;
+  big.x[75] = 1e35f;  // beyond 2^100: the AVX2 GEMV keeps x unscaled
+  check_fp8(big, "fp8 bf16 large x");
 }
 
 // y[m][n] = x_q[m][n] * s_x exactly when W is the identity (code 1.0, scale 1): the activation
