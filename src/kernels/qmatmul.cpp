@@ -128,6 +128,7 @@ void matmul_int8(const Int8Args& a, ThreadPool& pool, MatmulPath path) {
   ThreadPool& p = pool_for(a.M, a.N, a.K, pool);
   const bool gemm = use_gemm(path, a.M, kInt8GemvMaxRows);
   if (use_avx512_vnni() && a.K <= qdetail::kInt8MaxK) return qdetail::int8_avx512(a, p, gemm);
+  if (simd_level() >= SimdLevel::Avx2 && qdetail::int8_avx2_supported(a)) return qdetail::int8_avx2(a, p, gemm);
   qdetail::int8_portable(a, p, simd_level() >= SimdLevel::Avx2);
 }
 
@@ -139,6 +140,7 @@ void matmul_fp8(const Fp8Args& a, ThreadPool& pool, MatmulPath path) {
   ThreadPool& p = pool_for(a.M, a.N, a.K, pool);
   const bool gemm = use_gemm(path, a.M, kFp8GemvMaxRows);
   if (use_avx512_bf16()) return qdetail::fp8_avx512(a, p, gemm);
+  if (simd_level() >= SimdLevel::Avx2) return qdetail::fp8_avx2(a, p, gemm);
   qdetail::fp8_portable(a, p, simd_level() >= SimdLevel::Avx2);
 }
 
@@ -149,6 +151,7 @@ void matmul_gguf(const GgufArgs& a, ThreadPool& pool, MatmulPath path) {
   ThreadPool& p = pool_for(a.M, a.N, a.K, pool);
   const bool gemm = use_gemm(path, a.M, kGgufGemvMaxRows);
   if (use_avx512_vnni()) return qdetail::gguf_avx512(a, p, gemm);
+  if (simd_level() >= SimdLevel::Avx2) return qdetail::gguf_avx2(a, p, gemm);
   qdetail::gguf_portable(a, p, simd_level() >= SimdLevel::Avx2);
 }
 

@@ -2,6 +2,7 @@
 // dispatches to, and the pieces of the contracts they share.
 //  - portable: plain C++ that keeps the exact numerics of the contracts (compiled twice: as is,
 //    and for AVX2+FMA, where the compiler vectorizes the lane-parallel loops);
+//  - avx2: AVX2+FMA kernels for Int8, GGUF and Fp8 (register tiles over W rows and x rows);
 //  - avx512: AVX512-BF16 (WeightOnly, Fp8) and AVX512-VNNI (Int8, GGUF) kernels, GEMV for few
 //    rows of x and blocked GEMM for many.
 // All entry points take validated arguments with M, N, K > 0.
@@ -29,6 +30,11 @@ void fp8_avx512(const Fp8Args& a, ThreadPool& pool, bool gemm);
 constexpr int64_t kInt8MaxK = 66000;
 void int8_avx512(const Int8Args& a, ThreadPool& pool, bool gemm);
 void gguf_avx512(const GgufArgs& a, ThreadPool& pool, bool gemm);
+// AVX2 + FMA (no AVX-512): Int8 (sign trick into VPMADDUBSW), GGUF, Fp8 (e4m3 decoded in registers).
+bool int8_avx2_supported(const Int8Args& a);  // K small enough for exact int32 sums
+void int8_avx2(const Int8Args& a, ThreadPool& pool, bool gemm);
+void gguf_avx2(const GgufArgs& a, ThreadPool& pool, bool gemm);
+void fp8_avx2(const Fp8Args& a, ThreadPool& pool, bool gemm);
 
 // AVX2 + FMA WeightOnly kernels (qweight_avx2.cpp): groups that span whole 32-weight units or
 // the whole row, and 4-bit groups of 16.

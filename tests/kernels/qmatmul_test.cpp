@@ -290,6 +290,19 @@ TEST(QMatmul, LlmInt8IsBitExact) {
   }
 }
 
+TEST(QMatmul, Int8ShortAndOddK) {
+  // K below one 32-byte step, and W codes of -128 (the AVX2 sign trick takes |w| as unsigned).
+  uint64_t seed = 150;
+  for (int64_t K : {1, 13, 32, 33})
+    for (int64_t M : {int64_t{1}, int64_t{3}, int64_t{19}}) {
+      Int8Problem p = make_int8(M, 9, K, seed++);
+      for (int64_t i = 0; i < p.N * p.K; i += 3) p.w[i] = -128;
+      p.row_sums.assign(static_cast<size_t>(p.N), 0);
+      for (int64_t i = 0; i < p.N * p.K; ++i) p.row_sums[i / p.K] += p.w[i];
+      check_int8(p, "int8 K=" + std::to_string(K) + " M=" + std::to_string(M));
+    }
+}
+
 TEST(QMatmul, Int8ManyKBlocks) {
   // K over several GEMM K blocks (1024 codes each): int32 partial sums carried in y.
   Int8Problem p = make_int8(31, 45, 4100, 7);
@@ -360,6 +373,12 @@ TEST(QMatmul, Fp8MatchesReference) {
       check_fp8(p, base + " bf16");
     }
   check_fp8(make_fp8(20, 50, 1300, 9), "fp8 K=1300");
+  for (int64_t K : {5, 31, 33}) check_fp8(make_fp8(7, 11, K, 10 + K), "fp8 K=" + std::to_string(K));
+  check_fp8(make_fp8(9, 21, 2200, 11), "fp8 K=2200");  // several GEMM K blocks, the last one short
+  Fp8Problem big = make_fp8(3, 20, 70, 12);
+  big.act = Fp8Args::Act::Bf16;
+  big.x[75] = 1e35f;  // beyond 2^100: the AVX2 GEMV keeps x unscaled
+  check_fp8(big, "fp8 bf16 large x");
 }
 
 // y[m][n] = x_q[m][n] * s_x exactly when W is the identity (code 1.0, scale 1): the activation
@@ -390,9 +409,36 @@ TEST(QMatmul, Fp8ActivationQuantizationIsExact) {
   }
 }
 
+// Every e4m3 code (subnormals, +-0, NaN included) decodes exactly: row 2c holds code c at k = 3,
+// row 2c + 1 at k = 40 (past the last whole 32-code step), x is all ones. Rows 512 + c hold
+// code c everywhere (0x38 for codes that are not normal numbers): whole steps of normal codes,
+// which the AVX2 GEMV decodes on a path of its own; 45 equal products sum exactly.
+TEST(QMatmul, Fp8WeightDecodeIsExact) {
+  const int64_t K = 45, N = 768;
+  Fp8Problem p;
+  p.M = 2, p.N = N, p.K = K, p.act = Fp8Args::Act::StaticPerTensor, p.static_scale = 1.0f;
+  p.x.assign(static_cast<size_t>(2 * K), 1.0f);
+  p.w.assign(static_cast<size_t>(N * K), 0);
+  for (int64_t c = 0; c < 256; ++c) {
+    p.w[2 * c * K + 3] = static_cast<uint8_t>(c);
+    p.w[(2 * c + 1) * K + 40] = static_cast<uint8_t>(c);
+    const bool normal = (c & 0x78) != 0 && (c & 0x7f) != 0x7f;
+    for (int64_t k = 0; k < K; ++k) p.w[(512 + c) * K + k] = normal ? static_cast<uint8_t>(c) : uint8_t{0x38};
+  }
+  p.w_scale.assign(static_cast<size_t>(N), 1.0f);
+  p.bias.assign(static_cast<size_t>(N), 0.0f);
+  std::vector<float> ref(static_cast<size_t>(2 * N));
+  matmul_fp8_reference(p.args(ref.data()));
+  check_levels_and_paths(
+      2, N, [&](float* y, ThreadPool& pool, MatmulPath path) { matmul_fp8(p.args(y), pool, path); }, ref, {}, true,
+      "fp8 decode");
+}
+
 TEST(QMatmul, Fp8NanWeightGivesNan) {
-  Fp8Problem p = make_fp8(2, 20, 64, 4);
-  p.w[5 * 64 + 17] = 0x7f;
+  // Both NaN codes, one in the K tail (K = 70 is not a multiple of 32).
+  Fp8Problem p = make_fp8(2, 20, 70, 4);
+  p.w[5 * 70 + 17] = 0x7f;
+  p.w[9 * 70 + 68] = 0xff;
   ThreadPool pool(2);
   for (SimdLevel level : available_levels()) {
     ScopedLevel scoped(level);
@@ -400,7 +446,8 @@ TEST(QMatmul, Fp8NanWeightGivesNan) {
       std::vector<float> y(40);
       matmul_fp8(p.args(y.data()), pool, path);
       EXPECT_TRUE(std::isnan(y[5]) && std::isnan(y[25])) << level_name(level) << " " << path_name(path);
-      EXPECT_FALSE(std::isnan(y[4])) << level_name(level) << " " << path_name(path);
+      EXPECT_TRUE(std::isnan(y[9]) && std::isnan(y[29])) << level_name(level) << " " << path_name(path);
+      for (int n : {4, 6, 8, 10, 19}) EXPECT_FALSE(std::isnan(y[n])) << level_name(level) << " " << path_name(path);
     }
   }
 }
