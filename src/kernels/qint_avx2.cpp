@@ -12,8 +12,9 @@
 //    runs two blocks per vector with unsigned nibbles and the offset 8 as a correction from x
 //    (see q4_0_tile).
 //  - Fp8: e4m3 codes decoded exactly in registers (through f16 bits and F16C, see
-//    decode_e4m3_32; NaN codes are found 32 at a time and patched; the GEMM decodes each W panel
-//    once), exact products with x's e4m3 (or bf16) values, f32 FMA sums.
+//    decode_e4m3_32_over_256; the GEMV holds x times 2^8 and turns rows with NaN codes into NaN
+//    at the end; the GEMM decodes each W panel once), exact products with x's e4m3 (or bf16)
+//    values, f32 FMA sums.
 // Activations are prepared once per call, as the references do, in the layout the tiles read.
 #include <algorithm>
 #include <cmath>
