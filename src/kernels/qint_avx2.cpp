@@ -8,10 +8,13 @@
 //    VPMADDWD. |x| <= 127 and |w| <= 128, so a pair is at most 2 * 127 * 128 < 2^15: no
 //    saturation, every sum exact.
 //  - GGUF: each block's int32 lanes converted to f32 and accumulated with FMA against
-//    d_w * d_x, as ggml's AVX2 vec_dot kernels do (f32 lane sums, added up at the end).
+//    d_w * d_x, as ggml's AVX2 vec_dot kernels do (f32 lane sums, added up at the end). Q4_0
+//    runs two blocks per vector with unsigned nibbles and the offset 8 as a correction from x
+//    (see q4_0_tile).
 //  - Fp8: e4m3 codes decoded exactly in registers (through f16 bits and F16C, see
-//    decode_e4m3_32; NaN codes are found 32 at a time and patched; the GEMM decodes each W panel
-//    once), exact products with x's e4m3 (or bf16) values, f32 FMA sums.
+//    decode_e4m3_32_over_256; the GEMV holds x times 2^8 and turns rows with NaN codes into NaN
+//    at the end; the GEMM decodes each W panel once), exact products with x's e4m3 (or bf16)
+//    values, f32 FMA sums.
 // Activations are prepared once per call, as the references do, in the layout the tiles read.
 #include <algorithm>
 #include <cmath>
@@ -204,24 +207,8 @@ struct GgufCtx {
   int64_t nb, block_bytes;
 };
 
-// Codes of one W block as s8 in natural order (Q4_0: low nibbles are k 0..15, high 16..31,
-// minus 8) and its d_w.
-template <bool Q4>
-QS_INLINE_AVX2 __m256i load_w_block(const uint8_t* blk, float& dw) {
-  uint16_t d;
-  std::memcpy(&d, blk, 2);
-  dw = _cvtsh_ss(d);
-  if constexpr (Q4) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-    const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15));
-    return _mm256_sub_epi8(nibbles, _mm256_set1_epi8(8));
-  } else {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-  }
-}
-
-template <bool Q4, int MR, int R>
-QS_TARGET_AVX2 void gguf_tile(const GgufCtx& c, int64_t m0, int64_t n) {
+template <int MR, int R>
+QS_TARGET_AVX2 void q8_0_tile(const GgufCtx& c, int64_t m0, int64_t n) {
   const GgufArgs& a = *c.a;
   const int64_t row_bytes = c.nb * c.block_bytes;
   const uint8_t* w = static_cast<const uint8_t*>(a.blocks) + n * row_bytes;
@@ -242,12 +229,97 @@ QS_TARGET_AVX2 void gguf_tile(const GgufCtx& c, int64_t m0, int64_t n) {
     for (int r = 0; r < R; ++r) {
       const uint8_t* blk = w + r * row_bytes + b * c.block_bytes;
       _mm_prefetch(reinterpret_cast<const char*>(blk + R * row_bytes), _MM_HINT_T1);
-      float dw;
-      const __m256i wv = load_w_block<Q4>(blk, dw);
+      uint16_t d;
+      std::memcpy(&d, blk, 2);
+      const float dw = _cvtsh_ss(d);
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
       const __m256i aw = _mm256_abs_epi8(wv);
 #pragma GCC unroll 4
       for (int m = 0; m < MR; ++m)
         acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(aw, wv, xv[m])), _mm256_set1_ps(dw * dx[m]), acc[m][r]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) a.y[(m0 + m) * a.N + n + r] = hsum_ps(acc[m][r]) + (a.bias ? a.bias[n + r] : 0.0f);
+}
+
+// Q4_0 takes blocks two at a time: the 16 code bytes of blocks b and b + 1 fill one vector, whose
+// low nibbles are k 0..15 of both and high nibbles k 16..31. The nibbles (0..15, unsigned) go
+// straight into VPMADDUBSW against x codes stored in that order; the two products' int16 pair
+// sums add without overflow (2 * 2 * 15 * 127), and the offset 8 enters as precomputed int16
+// corrections -8 * (sum of the x codes of the lane). One VPMADDWD then leaves block b in int32
+// lanes 0..3 and b + 1 in 4..7, scaled by [d_b x 4, d_b+1 x 4].
+struct Q4Pair {  // x row layout per pair of blocks (128 bytes)
+  int8_t lo[32];      // k 0..15 of b, then of b + 1
+  int8_t hi[32];      // k 16..31 of b, then of b + 1
+  int16_t corr[16];   // -8 * (lo[2j] + lo[2j + 1] + hi[2j] + hi[2j + 1])
+  float dx[8];        // d_x of b (x 4), of b + 1 (x 4)
+};
+static_assert(sizeof(Q4Pair) == 128);
+
+void prepare_q4_pairs(const formats::BlockQ8_0* blocks, int64_t nb, Q4Pair* out) {
+  for (int64_t s = 0; s < (nb + 1) / 2; ++s) {
+    Q4Pair& p = out[s];
+    for (int i = 0; i < 2; ++i) {
+      const int64_t b = 2 * s + i;
+      const bool present = b < nb;
+      for (int j = 0; j < 16; ++j) {
+        p.lo[16 * i + j] = present ? blocks[b].qs[j] : int8_t{0};
+        p.hi[16 * i + j] = present ? blocks[b].qs[16 + j] : int8_t{0};
+      }
+      for (int j = 0; j < 4; ++j) p.dx[4 * i + j] = present ? f16_to_f32(blocks[b].d) : 0.0f;
+    }
+    for (int j = 0; j < 16; ++j)
+      p.corr[j] = static_cast<int16_t>(-8 * (p.lo[2 * j] + p.lo[2 * j + 1] + p.hi[2 * j] + p.hi[2 * j + 1]));
+  }
+}
+
+struct Q4Ctx {
+  const GgufArgs* a;
+  const Q4Pair* x;  // [M][pairs]
+  int64_t nb, pairs;
+};
+
+template <int MR, int R>
+QS_TARGET_AVX2 void q4_0_tile(const Q4Ctx& c, int64_t m0, int64_t n) {
+  const GgufArgs& a = *c.a;
+  constexpr int64_t kBlock = sizeof(formats::BlockQ4_0);
+  const int64_t row_bytes = c.nb * kBlock;
+  const uint8_t* w = static_cast<const uint8_t*>(a.blocks) + n * row_bytes;
+  const __m256i low4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  __m256 acc[MR][R];
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[m][r] = _mm256_setzero_ps();
+  for (int64_t s = 0; s < c.pairs; ++s) {
+    const bool two = 2 * s + 1 < c.nb;  // an odd block count leaves the last pair half empty
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = w + r * row_bytes + 2 * s * kBlock;
+      _mm_prefetch(reinterpret_cast<const char*>(blk + R * row_bytes), _MM_HINT_T1);
+      const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      const __m128i q1 = two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kBlock + 2)) : _mm_setzero_si128();
+      const __m256i q = _mm256_set_m128i(q1, q0);
+      const __m256i nib_lo = _mm256_and_si256(q, low4), nib_hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+      uint16_t d0, d1 = 0;
+      std::memcpy(&d0, blk, 2);
+      if (two) std::memcpy(&d1, blk + kBlock, 2);
+      const __m128 d01 = _mm_cvtph_ps(_mm_cvtsi32_si128(d0 | (d1 << 16)));
+      const __m256 dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d01), spread);
+#pragma GCC unroll 4
+      for (int m = 0; m < MR; ++m) {
+        const Q4Pair& x = c.x[(m0 + m) * c.pairs + s];
+        const __m256i p = _mm256_add_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(nib_lo, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.lo))),
+                             _mm256_maddubs_epi16(nib_hi, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.hi)))),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(x.corr)));
+        const __m256 d = _mm256_mul_ps(dw, _mm256_load_ps(x.dx));
+        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), d, acc[m][r]);
+      }
     }
   }
 #pragma GCC unroll 4
@@ -520,7 +592,22 @@ void int8_avx2(const Int8Args& a, ThreadPool& pool, bool gemm) {
 }
 
 void gguf_avx2(const GgufArgs& a, ThreadPool& pool, bool gemm) {
-  const int64_t nb = a.K / 32;
+  const int64_t nb = a.K / 32, pairs = (nb + 1) / 2;
+  const auto none = [](int64_t, int64_t) {};
+  if (a.q4_0) {
+    auto* x = detail::scratch<Q4Pair>(2, static_cast<size_t>(a.M * pairs));
+    detail::parallel_chunks(pool, a.M, 16, [&](int64_t m0, int64_t m1) {
+      std::vector<formats::BlockQ8_0> blocks(static_cast<size_t>(nb));
+      for (int64_t m = m0; m < m1; ++m) {
+        formats::quantize_row_q8_0({a.x + m * a.K, static_cast<size_t>(a.K)}, blocks);
+        prepare_q4_pairs(blocks.data(), nb, x + m * pairs);
+      }
+    });
+    const Q4Ctx c{&a, x, nb, pairs};
+    run(gemm, a.M, a.N, pairs * int64_t{sizeof(Q4Pair)}, pool,
+        [&]<int MR, int R>(int64_t m, int64_t n) { q4_0_tile<MR, R>(c, m, n); }, none);
+    return;
+  }
   const int64_t codes_bytes = (a.M * a.K + 63) / 64 * 64;
   char* buf = detail::scratch<char>(2, static_cast<size_t>(codes_bytes + a.M * nb * 4));
   int8_t* xq = reinterpret_cast<int8_t*>(buf);
@@ -535,10 +622,8 @@ void gguf_avx2(const GgufArgs& a, ThreadPool& pool, bool gemm) {
       }
     }
   });
-  const GgufCtx c{&a, xq, dx, nb, a.q4_0 ? int64_t{sizeof(formats::BlockQ4_0)} : int64_t{sizeof(formats::BlockQ8_0)}};
-  const auto none = [](int64_t, int64_t) {};
-  if (a.q4_0) run(gemm, a.M, a.N, a.K, pool, [&]<int MR, int R>(int64_t m, int64_t n) { gguf_tile<true, MR, R>(c, m, n); }, none);
-  else run(gemm, a.M, a.N, a.K, pool, [&]<int MR, int R>(int64_t m, int64_t n) { gguf_tile<false, MR, R>(c, m, n); }, none);
+  const GgufCtx c{&a, xq, dx, nb, int64_t{sizeof(formats::BlockQ8_0)}};
+  run(gemm, a.M, a.N, a.K, pool, [&]<int MR, int R>(int64_t m, int64_t n) { q8_0_tile<MR, R>(c, m, n); }, none);
 }
 
 void fp8_avx2(const Fp8Args& a, ThreadPool& pool, bool gemm) {
