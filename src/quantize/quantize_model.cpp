@@ -18,10 +18,11 @@ namespace {
 struct LayerPlan {
   std::optional<Scheme> scheme;
   std::string note;
+  int64_t bytes_before = 0;  // as loaded: SmoothQuant and AWQ replace linears with f32 copies
 };
 
 LayerPlan plan_layer(const QuantizeOptions& o, const Linear& lin) {
-  LayerPlan p{o.scheme, ""};
+  LayerPlan p{o.scheme, "", lin.weight_bytes()};
   for (const auto& ov : o.overrides) {
     if (std::regex_search(lin.name(), std::regex(ov.pattern))) {
       p.scheme = ov.scheme;
@@ -174,7 +175,7 @@ QuantizeReport quantize_model(Model& model, const QuantizeOptions& o, Calibratio
       }());
       LayerReport rep;
       rep.name = slot->name();
-      rep.bytes_before = slot->weight_bytes();
+      rep.bytes_before = plan.bytes_before;
       rep.note = plan.note;
       if (!notes[si].empty()) rep.note += (rep.note.empty() ? "" : "; ") + notes[si];
       if (plan.scheme) {
